@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Entry point for `npx leadpush` / a global install: runs the TypeScript CLI by type stripping (Node 24+).
+import "../src/cli.ts";

@@ -1,0 +1,101 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { notFound } from "../util/errors.ts";
+import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
+import { deliveryView, loadDeliveries } from "./views.ts";
+
+const STATUSES = ["pending", "retrying", "awaiting", "blocked", "delivered", "failed"] as const;
+const deliveryListQuery = listQuery.extend({
+  status: z.enum(STATUSES).optional(),
+  destination: z.string().optional().describe("Destination id or name"),
+  lead: z.string().optional(),
+});
+const replaySchema = z
+  .object({
+    destination: z.string().optional().describe("Destination id or name; all destinations when absent"),
+    status: z.array(z.enum(["failed", "retrying", "delivered"])).default(["failed"]),
+    since: z.iso.datetime().optional().describe("Only deliveries created at or after this time"),
+    until: z.iso.datetime().optional(),
+  })
+  .strict();
+
+/** The attempt log, retry and replay: the `admin` scope. */
+export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const db = deps.kysely;
+
+  app.get(
+    "/v1/deliveries",
+    { schema: { tags: ["deliveries"], summary: "Deliveries, newest first", querystring: doc(deliveryListQuery) } },
+    async (req) => {
+      const q = parseInput(deliveryListQuery, req.query);
+      let query = db
+        .selectFrom("deliveries")
+        .leftJoin("destinations", "destinations.id", "deliveries.destination_id")
+        .selectAll("deliveries")
+        .select("destinations.name as destination_name")
+        .orderBy("deliveries.id", "desc")
+        .limit(q.limit + 1);
+      if (q.cursor) query = query.where("deliveries.id", "<", q.cursor);
+      if (q.status) query = query.where("deliveries.status", "=", q.status);
+      if (q.lead) query = query.where("deliveries.lead_id", "=", q.lead);
+      if (q.destination) {
+        const d = await deps.destinations.get(q.destination);
+        query = query.where("deliveries.destination_id", "=", d.id);
+      }
+      const rows = await query.execute();
+      const page = rows.slice(0, q.limit);
+      return { data: page.map((r) => deliveryView(r)), nextCursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null };
+    },
+  );
+
+  app.get("/v1/deliveries/:id", { schema: { tags: ["deliveries"], summary: "A delivery with every attempt" } }, async (req) => {
+    const { id } = req.params as { id: string };
+    const [d] = await loadDeliveries(db, { id }, true);
+    if (!d) throw notFound("delivery", id);
+    return d;
+  });
+
+  app.post(
+    "/v1/deliveries/:id/retry",
+    { schema: { tags: ["deliveries"], summary: "Try a delivery again now (one more attempt)" } },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const res = await db
+        .updateTable("deliveries")
+        .set({ status: "pending", next_attempt_at: deps.now(), updated_at: deps.now(), lease_owner: null, lease_until: null })
+        .where("id", "=", id)
+        .where("status", "in", ["failed", "retrying", "delivered", "pending"])
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) {
+        const exists = await db.selectFrom("deliveries").select("id").where("id", "=", id).executeTakeFirst();
+        if (!exists) throw notFound("delivery", id);
+      }
+      deps.events.emit("work:available");
+      await deps.db.notifyWork();
+      const [d] = await loadDeliveries(db, { id }, false);
+      return reply.code(202).send(d);
+    },
+  );
+
+  app.post(
+    "/v1/deliveries/replay",
+    { schema: { tags: ["deliveries"], summary: "Send many deliveries again, by destination and status", body: doc(replaySchema) } },
+    async (req, reply) => {
+      const body = parseInput(replaySchema, req.body ?? {});
+      const now = deps.now();
+      let q = db
+        .updateTable("deliveries")
+        .set({ status: "pending", next_attempt_at: now, updated_at: now, lease_owner: null, lease_until: null })
+        .where("status", "in", body.status);
+      if (body.destination) q = q.where("destination_id", "=", (await deps.destinations.get(body.destination)).id);
+      if (body.since) q = q.where("created_at", ">=", Date.parse(body.since));
+      if (body.until) q = q.where("created_at", "<", Date.parse(body.until));
+      const res = await q.executeTakeFirst();
+      deps.events.emit("work:available");
+      await deps.db.notifyWork();
+      return reply.code(202).send({ replayed: Number(res.numUpdatedRows) });
+    },
+  );
+}
+
+export { STATUSES as DELIVERY_STATUSES };

@@ -1,0 +1,57 @@
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { CredentialRuntime } from "../auth/runtime.ts";
+import type { Config } from "../config.ts";
+import type { Transport } from "../delivery/http-client.ts";
+import type { Worker } from "../delivery/worker.ts";
+import type { DestinationService } from "../destinations/service.ts";
+import type { Events } from "../events.ts";
+import type { Ingest } from "../lead/ingest.ts";
+import type { Metrics } from "../metrics.ts";
+import type { Db } from "../store/db.ts";
+import type { ApiKeys } from "../store/keys-repo.ts";
+import type { Database } from "../store/schema.ts";
+import { AppError } from "../util/errors.ts";
+
+/** What route handlers may use. */
+export interface ApiDeps {
+  config: Config;
+  db: Db;
+  kysely: Kysely<Database>;
+  log: Logger;
+  events: Events;
+  ingest: Ingest;
+  destinations: DestinationService;
+  credentials: CredentialRuntime;
+  transport: Transport;
+  keys: ApiKeys;
+  metrics: Metrics;
+  worker: Worker | undefined;
+  now: () => number;
+}
+
+/** A zod schema as JSON Schema for the OpenAPI document (validation itself is `parseInput`). */
+export function doc(schema: z.ZodType): Record<string, unknown> {
+  return z.toJSONSchema(schema, { target: "openapi-3.0", io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}
+
+/** Validates input with the same zod schema that documents it; `code` names what was wrong. */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown, code = "invalid_request"): z.infer<T> {
+  if (input === undefined || input === null) throw new AppError(400, "empty_body", "the body is empty; send a JSON object");
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    throw new AppError(
+      400,
+      code,
+      "the request is not valid",
+      r.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, code: i.code })),
+    );
+  }
+  return r.data;
+}
+
+export const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().optional().describe("nextCursor of the previous page"),
+});

@@ -1,0 +1,101 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { runAttempt } from "../delivery/attempt.ts";
+import { destinationCommonSchema } from "../destinations/model.ts";
+import { type Lead, leadInputSchema, parseLead } from "../lead/lead.ts";
+import { AppError } from "../util/errors.ts";
+import { newId } from "../util/ids.ts";
+import { type ApiDeps, doc, parseInput } from "./deps.ts";
+
+const testSchema = z
+  .object({
+    lead: leadInputSchema.optional().describe("The lead to render; a sample lead when absent"),
+    send: z.boolean().default(false).describe("Really send it and return the client's answer"),
+  })
+  .strict();
+
+export const SAMPLE_LEAD: Lead = {
+  name: "Asha",
+  lastName: "Rao",
+  email: "asha.rao@example.com",
+  phone: "+919123456789",
+  city: "Bengaluru",
+  projectId: "PRJ-1001",
+  source: "Website",
+  context: "Interested in a 2BHK near the metro",
+  attributes: {},
+  enrichment: {},
+};
+
+/** Destinations CRUD and the dry run: the `admin` scope. */
+export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const tags = ["destinations"];
+  app.post(
+    "/v1/destinations",
+    { schema: { tags, summary: "Create a destination (secrets are write-only)", body: doc(destinationCommonSchema) } },
+    async (req, reply) => {
+      if (req.body === undefined || req.body === null) throw new AppError(400, "empty_body", "the body is empty");
+      return reply.code(201).send(await deps.destinations.create(req.body));
+    },
+  );
+  app.get("/v1/destinations", { schema: { tags, summary: "All destinations, secrets redacted" } }, async () => ({
+    data: await deps.destinations.list(),
+  }));
+  app.get("/v1/destinations/:id", { schema: { tags, summary: "One destination by id or name" } }, async (req) =>
+    deps.destinations.get((req.params as { id: string }).id),
+  );
+  app.patch(
+    "/v1/destinations/:id",
+    { schema: { tags, summary: "Change fields; secrets left out or sent as \"[redacted]\" are kept" } },
+    async (req) => {
+      if (req.body === undefined || req.body === null) throw new AppError(400, "empty_body", "the body is empty");
+      return deps.destinations.update((req.params as { id: string }).id, req.body);
+    },
+  );
+  app.delete("/v1/destinations/:id", { schema: { tags, summary: "Delete a destination" } }, async (req, reply) => {
+    await deps.destinations.remove((req.params as { id: string }).id);
+    return reply.code(204).send();
+  });
+
+  app.post(
+    "/v1/destinations/:id/test",
+    {
+      schema: {
+        tags,
+        summary: "Dry run: the auth handshake and the request that would be sent (redacted); send: true really sends",
+        body: doc(testSchema),
+      },
+    },
+    async (req) => {
+      const body = parseInput(testSchema, req.body ?? {});
+      let lead = SAMPLE_LEAD;
+      if (body.lead) {
+        const parsed = parseLead(body.lead, deps.config.defaultRegion);
+        if (!parsed.ok) throw new AppError(400, "invalid_lead", "the lead is not valid", parsed.details);
+        lead = parsed.lead;
+      }
+      const destination = await deps.destinations.resolve((req.params as { id: string }).id);
+      const r = await runAttempt({
+        destination,
+        lead,
+        leadId: "test-lead",
+        deliveryId: `test-${newId()}`,
+        attempt: 1,
+        state: {},
+        transport: deps.transport,
+        credentials: deps.credentials,
+        dryRun: !body.send,
+      });
+      const auth = r.exchanges.filter((e) => e.step.startsWith("auth"));
+      const authFailed = r.outcome.kind !== "delivered" && r.outcome.code.startsWith("auth");
+      return {
+        destination: destination.name,
+        sent: body.send,
+        auth: { type: destination.auth.type, ok: !authFailed, ...(authFailed && "message" in r.outcome ? { error: { code: r.outcome.code, message: r.outcome.message } } : {}) },
+        outcome: body.send ? r.outcome : authFailed ? r.outcome : { kind: "dry_run" },
+        requests: r.exchanges,
+        durationMs: r.durationMs,
+      };
+    },
+  );
+}

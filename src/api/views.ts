@@ -1,0 +1,72 @@
+import type { Kysely } from "kysely";
+import type { Exchange } from "../delivery/http-client.ts";
+import type { AttemptsTable, Database, DeliveriesTable, LeadsTable } from "../store/schema.ts";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+export function attemptView(a: AttemptsTable) {
+  const exchanges = JSON.parse(a.exchanges) as Exchange[];
+  const push = exchanges.filter((e) => !e.step.startsWith("auth")).at(-1) ?? exchanges.at(-1);
+  return {
+    number: a.number,
+    at: iso(a.started_at),
+    durationMs: a.duration_ms,
+    outcome: a.outcome,
+    request: push ? { method: push.method, url: push.url, headers: push.requestHeaders } : null,
+    responseStatus: a.response_status,
+    responseExcerpt: push?.responseBody ?? null,
+    error: a.error_code ? { code: a.error_code, message: a.error_message } : null,
+    exchanges,
+  };
+}
+
+export function deliveryView(d: DeliveriesTable & { destination_name?: string | null }, attempts?: AttemptsTable[]) {
+  const stored = d.result ? (JSON.parse(d.result) as { response?: unknown; state?: unknown }) : {};
+  const [code, ...rest] = (d.last_error ?? "").split(": ");
+  return {
+    id: d.id,
+    leadId: d.lead_id,
+    destinationId: d.destination_id,
+    destination: d.destination_name ?? null,
+    status: d.status,
+    attemptCount: d.attempts,
+    nextAttemptAt: d.status === "pending" || d.status === "retrying" ? iso(d.next_attempt_at) : null,
+    lastError: d.last_error ? { code, message: rest.join(": ") } : null,
+    lastStatus: d.last_status,
+    externalId: d.external_id,
+    response: stored.response ?? null,
+    createdAt: iso(d.created_at),
+    updatedAt: iso(d.updated_at),
+    deliveredAt: iso(d.delivered_at),
+    ...(attempts ? { attempts: attempts.map(attemptView) } : {}),
+  };
+}
+
+export function leadView(l: LeadsTable) {
+  return {
+    id: l.id,
+    createdAt: iso(l.created_at),
+    erased: l.erased_at !== null,
+    ...(JSON.parse(l.data) as object),
+  };
+}
+
+/** Deliveries with destination names and (optionally) their attempts. */
+export async function loadDeliveries(db: Kysely<Database>, where: { leadId?: string; id?: string }, withAttempts: boolean) {
+  let q = db
+    .selectFrom("deliveries")
+    .leftJoin("destinations", "destinations.id", "deliveries.destination_id")
+    .selectAll("deliveries")
+    .select("destinations.name as destination_name");
+  if (where.leadId) q = q.where("deliveries.lead_id", "=", where.leadId);
+  if (where.id) q = q.where("deliveries.id", "=", where.id);
+  const rows = await q.orderBy("deliveries.id").execute();
+  if (!withAttempts || rows.length === 0) return rows.map((r) => deliveryView(r));
+  const attempts = await db
+    .selectFrom("attempts")
+    .selectAll()
+    .where("delivery_id", "in", rows.map((r) => r.id))
+    .orderBy("number")
+    .execute();
+  return rows.map((r) => deliveryView(r, attempts.filter((a) => a.delivery_id === r.id)));
+}

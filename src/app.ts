@@ -1,0 +1,107 @@
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { buildServer } from "./api/server.ts";
+import type { ApiDeps } from "./api/deps.ts";
+import { CredentialRuntime } from "./auth/runtime.ts";
+import type { Config } from "./config.ts";
+import { createTransport, type Transport } from "./delivery/http-client.ts";
+import { countByStatus } from "./delivery/queue.ts";
+import { Worker } from "./delivery/worker.ts";
+import { DestinationService } from "./destinations/service.ts";
+import { Events } from "./events.ts";
+import { Ingest } from "./lead/ingest.ts";
+import { createLogger } from "./logger.ts";
+import { createMetrics } from "./metrics.ts";
+import { credentialStore } from "./store/credentials-repo.ts";
+import { type Db, openDb } from "./store/db.ts";
+import { ApiKeys } from "./store/keys-repo.ts";
+import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
+
+export interface App extends ApiDeps {
+  server: FastifyInstance | undefined;
+  /** The admin key generated on the very first start (shown once), if any. */
+  firstAdminKey: string | undefined;
+  secretKeyFile: string | undefined;
+  /** Starts listening (when `api`) and the worker (when `worker`). Returns the URL. */
+  start(): Promise<string | undefined>;
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  api?: boolean;
+  worker?: boolean;
+  logger?: Logger;
+  now?: () => number;
+  /** Create an admin key on an empty database with no LEADPUSH_ADMIN_TOKEN (the `serve` first start). */
+  bootstrapKey?: boolean;
+}
+
+/** Wires leadpush together from a parsed config. Nothing here reads the environment. */
+export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const log = opts.logger ?? createLogger(config.logLevel);
+  const now = opts.now ?? Date.now;
+  const db: Db = await openDb(config.database);
+  const { key, generated } = loadOrCreateMasterKey(config.secretKey, config.dataDir, !db.caps.shared);
+  if (generated) log.warn({ file: generated }, "generated a master key for secrets at rest (mode 0600); back it up with the database");
+  const box = createSecretBox(key);
+  const events = new Events();
+  const destinations = new DestinationService(db.kysely, box, { now });
+  const credentials = new CredentialRuntime(credentialStore(db.kysely), box, now);
+  destinations.onChange = (id) => void credentials.forget(id).catch(() => undefined);
+  const transport: Transport = createTransport({ allowPrivateNetworks: config.allowPrivateNetworks });
+  const keys = new ApiKeys(db.kysely, config.adminToken);
+  const metrics = createMetrics(events, () => countByStatus(db.kysely));
+  const ingest = new Ingest({
+    db: db.kysely,
+    destinations,
+    events,
+    now,
+    defaultRegion: config.defaultRegion,
+    notifyOthers: () => db.notifyWork(),
+  });
+  const worker =
+    opts.worker === false
+      ? undefined
+      : new Worker({
+          db: db.kysely,
+          caps: db.caps,
+          destinations,
+          credentials,
+          transport,
+          events,
+          log,
+          now,
+          listen: (fn) => db.listenWork(fn),
+          options: { concurrency: config.workerConcurrency, leaseMs: config.leaseMs },
+        });
+  let firstAdminKey: string | undefined;
+  if (opts.bootstrapKey && !config.adminToken && (await keys.count()) === 0) {
+    firstAdminKey = (await keys.create("admin (first start)", ["admin"])).key;
+  }
+  const deps: ApiDeps = { config, db, kysely: db.kysely, log, events, ingest, destinations, credentials, transport, keys, metrics, worker, now };
+  const server = opts.api === false ? undefined : await buildServer(deps);
+  let stopped = false;
+  return {
+    ...deps,
+    server,
+    firstAdminKey,
+    secretKeyFile: generated,
+    async start() {
+      await worker?.start();
+      if (!server) return undefined;
+      await server.listen({ port: config.port, host: config.host });
+      const addr = server.server.address();
+      const port = typeof addr === "object" && addr ? addr.port : config.port;
+      return `http://${config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host}:${port}`;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server?.close();
+      await ingest.idle();
+      await worker?.stop(config.shutdownGraceMs);
+      await transport.close();
+      await db.close();
+    },
+  };
+}

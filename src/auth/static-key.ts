@@ -1,0 +1,33 @@
+import { z } from "zod";
+import type { AuthStrategy } from "./strategy.ts";
+
+const schema = z
+  .object({
+    type: z.literal("static_key"),
+    /** The key fields, e.g. seed 002's `{ "vendor": "…", "vendory_key": "…" }`. */
+    fields: z.record(z.string().min(1), z.string()).refine((f) => Object.keys(f).length > 0, "at least one field"),
+    /** Where the fields go: `body` (default: form-encoded with the lead, as seed 002), `header` or `query`. */
+    in: z.enum(["body", "header", "query"]).default("body"),
+  })
+  .strict();
+
+/** Seed 002 "Static Key Based Auth Handler": fixed key fields sent with every push. */
+export const staticKeyAuth: AuthStrategy<z.infer<typeof schema>> = {
+  type: "static_key",
+  schema,
+  secretFields: ["fields"],
+  apply(req, config) {
+    for (const [k, v] of Object.entries(config.fields)) {
+      if (config.in === "header") req.headers[k.toLowerCase()] = v;
+      else if (config.in === "query") req.query[k] = v;
+      else {
+        req.contentType = "form";
+        req.body = { ...(isObject(req.body) ? req.body : { payload: req.body }), [k]: v };
+      }
+    }
+  },
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { createApp } from "./app.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { openDb } from "./store/db.ts";
+import { ApiKeys, SCOPES, type Scope } from "./store/keys-repo.ts";
+
+const HELP = `leadpush — a self-hosted lead push gateway
+
+Usage: leadpush <command> [options]
+
+Commands
+  serve                 API + worker (+ docs) on $PORT (8080), embedded SQLite in ./data unless DATABASE_URL
+  worker                only the delivery worker (scale out: many workers, one Postgres)
+  migrate               apply database migrations and exit
+  sandbox [--port N]    simulators of every seed system on one port (default 8090)
+  keys create --name N --scope ingest|admin
+                        create an API key in the database (printed once)
+  keys list             list API keys (never the keys themselves)
+
+Environment: PORT, HOST, DATABASE_URL (file:PATH | sqlite:PATH | postgres://…), LEADPUSH_SECRET_KEY,
+LEADPUSH_ADMIN_TOKEN, LEADPUSH_PUBLIC_URL, LEADPUSH_ALLOW_PRIVATE_NETWORKS, LEADPUSH_DEFAULT_REGION, LOG_LEVEL.
+Run 'leadpush <command> --help' for a command's options.`;
+
+type Handler = (argv: string[]) => Promise<number>;
+
+function fail(message: string, next?: string): number {
+  process.stderr.write(`leadpush: ${message}\n${next ? `  → ${next}\n` : ""}`);
+  return 2;
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (sig: string) => {
+    if (stopping) {
+      process.stderr.write(`\n${sig} again: exiting now\n`);
+      process.exit(130);
+    }
+    stopping = true;
+    process.stderr.write(`\n${sig}: finishing in-flight pushes, then exiting…\n`);
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => handler("SIGINT"));
+  process.on("SIGTERM", () => handler("SIGTERM"));
+}
+
+const serve: Handler = async (argv) => {
+  const { values } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, strict: true });
+  if (values.help) {
+    process.stdout.write("leadpush serve — API, worker and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n");
+    return 0;
+  }
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const app = await createApp(config, { logger: log, bootstrapKey: true });
+  const url = await app.start();
+  const db = config.database.kind === "sqlite" ? `SQLite ${config.database.path}` : "Postgres";
+  const lines = [
+    "",
+    `  leadpush is running at ${url}  (database: ${db})`,
+    `  API docs:  ${url}/docs      health: ${url}/healthz      metrics: ${url}/metrics`,
+  ];
+  if (app.firstAdminKey) {
+    lines.push(
+      "",
+      "  First start: an admin API key was created. It is shown only this once — keep it:",
+      `    ${app.firstAdminKey}`,
+      `  Try:  curl -H "Authorization: Bearer ${app.firstAdminKey}" ${url}/v1/destinations`,
+    );
+  } else if (config.adminToken) {
+    lines.push("  Admin API key: the value of LEADPUSH_ADMIN_TOKEN");
+  }
+  process.stdout.write(lines.join("\n") + "\n\n");
+  onSignals(() => app.stop());
+  return -1;
+};
+
+const worker: Handler = async () => {
+  const config = loadConfig();
+  const app = await createApp(config, { api: false });
+  await app.start();
+  app.log.info({ database: config.database.kind }, "worker started");
+  onSignals(() => app.stop());
+  return -1;
+};
+
+const migrateCmd: Handler = async () => {
+  const config = loadConfig();
+  const db = await openDb(config.database, { migrate: false });
+  const { migrate } = await import("./store/migrations.ts");
+  const applied = await migrate(db.kysely as never);
+  await db.close();
+  process.stdout.write(applied.length ? `applied: ${applied.join(", ")}\n` : "database is up to date\n");
+  return 0;
+};
+
+const sandbox: Handler = async (argv) => {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: "string", default: "8090" }, host: { type: "string", default: "127.0.0.1" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    process.stdout.write("leadpush sandbox [--port 8090] [--host 127.0.0.1] — simulators of every seed system on one port.\n");
+    return 0;
+  }
+  const { startSandbox } = await import("./sandbox/server.ts");
+  const { SANDBOX_ACCOUNTS } = await import("./sandbox/accounts.ts");
+  const sb = await startSandbox({ port: Number(values.port), host: values.host });
+  process.stdout.write(`sandbox listening at ${sb.url}\n`);
+  for (const s of Object.values(sb.simulators)) process.stdout.write(`  ${s.name.padEnd(14)} ${sb.url}${s.prefix}\n`);
+  process.stdout.write(`accounts (sandbox-only values):\n${JSON.stringify(SANDBOX_ACCOUNTS, null, 2)}\n`);
+  onSignals(() => sb.close());
+  return -1;
+};
+
+const keys: Handler = async (argv) => {
+  const [sub, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: { name: { type: "string" }, scope: { type: "string", multiple: true }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help || (sub !== "create" && sub !== "list")) {
+    process.stdout.write("leadpush keys create --name NAME --scope ingest|admin [--scope …]\nleadpush keys list\n");
+    return sub === undefined || values.help ? 0 : 2;
+  }
+  const config = loadConfig();
+  const db = await openDb(config.database);
+  const api = new ApiKeys(db.kysely, undefined);
+  try {
+    if (sub === "list") {
+      for (const k of await api.list()) {
+        process.stdout.write(`${k.id}  ${k.prefix}…  ${k.scopes.join(",").padEnd(13)} ${k.name}${k.revoked ? "  (revoked)" : ""}\n`);
+      }
+      return 0;
+    }
+    const scopes = values.scope ?? ["ingest"];
+    const bad = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
+    if (bad) return fail(`unknown scope "${bad}"`, `use one of: ${SCOPES.join(", ")}`);
+    if (!values.name) return fail("--name is required", "leadpush keys create --name website-form --scope ingest");
+    const created = await api.create(values.name, scopes as Scope[]);
+    process.stdout.write(`${created.key}\n`);
+    process.stderr.write(`created key "${created.name}" (${created.scopes.join(",")}); it is shown only this once\n`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+};
+
+const COMMANDS: Record<string, Handler> = { serve, worker, migrate: migrateCmd, sandbox, keys };
+
+/** Registers more commands (demo, import, destinations) from their own modules. */
+export function addCommand(name: string, handler: Handler): void {
+  COMMANDS[name] = handler;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    process.stdout.write(HELP + "\n");
+    return 0;
+  }
+  const handler = COMMANDS[cmd];
+  if (!handler) return fail(`unknown command "${cmd}"`, "run 'leadpush --help' for the list of commands");
+  try {
+    return await handler(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message, "fix the environment variable and start again");
+    if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return fail((err as Error).message, `run 'leadpush ${cmd} --help'`);
+    if ((err as { code?: string }).code === "EADDRINUSE") return fail((err as Error).message, "another program uses this port: set PORT to a free one");
+    if ((err as { code?: string }).code === "ECONNREFUSED") return fail((err as Error).message, "is the database running? check DATABASE_URL");
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`leadpush: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,45 @@
+import { z } from "zod";
+import { newRequest } from "../delivery/http-client.ts";
+import type { Connector } from "./connector.ts";
+import { classify, sendWithAuth } from "./push.ts";
+
+const schema = z
+  .object({
+    /** Where leads are pushed. */
+    url: z.url({ protocol: /^https?$/ }),
+    method: z.enum(["POST", "PUT", "PATCH"]).default("POST"),
+    /** Body encoding. `static_key` auth with `in: body` switches to form, as seed 002 does. */
+    contentType: z.enum(["json", "form"]).default("json"),
+    /** Extra headers sent with every push (values are treated as secrets: redacted on read). */
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+export type HttpConfig = z.infer<typeof schema>;
+
+/** The generic connector: any auth strategy, a JSONata mapping, JSON or form body. */
+export const httpConnector: Connector<HttpConfig> = {
+  name: "http",
+  schema,
+  secretFields: ["headers"],
+  defaultAuth: { type: "none" },
+  async deliver(ctx) {
+    const cfg = ctx.destination.config;
+    const payload = await ctx.mapping.render({ ...ctx.lead, id: ctx.leadId });
+    const sent = await sendWithAuth(ctx, () => {
+      const req = newRequest(cfg.method, cfg.url);
+      for (const [k, v] of Object.entries(cfg.headers)) req.headers[k.toLowerCase()] = v;
+      req.headers["idempotency-key"] = ctx.deliveryId;
+      req.body = payload;
+      req.contentType = cfg.contentType;
+      return req;
+    });
+    if (!sent.ok) return sent.outcome;
+    const outcome = classify(sent.response);
+    if (outcome.kind === "delivered") {
+      const body = sent.response.json();
+      if (body !== undefined) outcome.result = body;
+    }
+    return outcome;
+  },
+};

@@ -1,0 +1,95 @@
+import type { CredentialRuntime } from "../auth/runtime.ts";
+import type { DeliveryContext, Outcome } from "../connectors/connector.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
+import type { Lead } from "../lead/lead.ts";
+import { createRedactor } from "../util/redact.ts";
+import { type Exchange, type HttpClient, recordingClient, type Transport } from "./http-client.ts";
+
+export interface AttemptInput {
+  destination: ResolvedDestination;
+  lead: Lead;
+  leadId: string;
+  deliveryId: string;
+  attempt: number;
+  state: Record<string, unknown>;
+  transport: Transport;
+  credentials: CredentialRuntime;
+  /** Dry run: auth handshakes are real, every other request is recorded but not sent. */
+  dryRun?: boolean;
+}
+
+export interface AttemptResult {
+  outcome: Outcome;
+  exchanges: Exchange[];
+  state: Record<string, unknown>;
+  durationMs: number;
+}
+
+/** The default payload: the canonical lead with leadpush's id. */
+export function defaultPayload(input: Record<string, unknown>): unknown {
+  const { enrichment, attributes, ...rest } = input as { enrichment?: object; attributes?: object };
+  return {
+    ...rest,
+    ...(attributes && Object.keys(attributes).length > 0 ? { attributes } : {}),
+    ...(enrichment && Object.keys(enrichment).length > 0 ? { enrichment } : {}),
+  };
+}
+
+/**
+ * One attempt of one delivery: builds the connector's context (recording, redacting HTTP client;
+ * the destination's auth session) and runs the connector. Used by the worker and by the dry run.
+ */
+export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
+  const { destination } = input;
+  const t0 = performance.now();
+  const exchanges: Exchange[] = [];
+  const redactor = createRedactor(destination.secretValues);
+  const recorded = recordingClient(input.transport, redactor, exchanges);
+  const http: HttpClient = input.dryRun ? dryRunClient(recorded, redactor, exchanges) : recorded;
+  let state = { ...input.state };
+  const ctx: DeliveryContext<unknown> = {
+    lead: input.lead,
+    leadId: input.leadId,
+    deliveryId: input.deliveryId,
+    attempt: input.attempt,
+    destination: { id: destination.id, name: destination.name, timeoutMs: destination.timeoutMs, config: destination.connectorConfig },
+    mapping: destination.mapping ?? { render: (i) => Promise.resolve(defaultPayload(i)) },
+    http,
+    auth: input.credentials.session(
+      { id: destination.id, version: destination.version, auth: destination.auth, timeoutMs: destination.timeoutMs },
+      destination.strategy,
+      http,
+      redactor,
+    ),
+    state,
+    setState: (patch) => {
+      state = { ...state, ...patch };
+    },
+  };
+  let outcome: Outcome;
+  try {
+    outcome = await destination.connector.deliver(ctx);
+  } catch (err) {
+    outcome = { kind: "retry", code: "internal_error", message: String((err as Error)?.message ?? err) };
+  }
+  if ("message" in outcome) outcome = { ...outcome, message: redactor.text(outcome.message) };
+  return { outcome, exchanges, state, durationMs: Math.round(performance.now() - t0) };
+}
+
+function dryRunClient(real: HttpClient, redactor: ReturnType<typeof createRedactor>, exchanges: Exchange[]): HttpClient {
+  return {
+    send(req, opts) {
+      const step = opts.step ?? "push";
+      if (step.startsWith("auth")) return real.send(req, opts);
+      exchanges.push({
+        step: `${step} (dry run: not sent)`,
+        method: req.method,
+        url: redactor.text(req.url),
+        requestHeaders: redactor.headers(req.headers),
+        requestBody: redactor.text(typeof req.body === "string" ? req.body : JSON.stringify(req.body ?? null)),
+        durationMs: 0,
+      });
+      return Promise.resolve({ ok: false, error: { code: "dry_run", message: "dry run: the request was not sent" } });
+    },
+  };
+}

@@ -1,0 +1,232 @@
+import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { BlockList, isIP } from "node:net";
+import { Agent, request } from "undici";
+import type { Redactor } from "../util/redact.ts";
+
+/** A request being built by a connector; auth strategies add to it before it is sent. */
+export interface OutboundRequest {
+  method: string;
+  url: string;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+  /** `json`: JSON.stringify; `form`: x-www-form-urlencoded; `raw`: body is a string sent as is; `none`: no body. */
+  contentType: "json" | "form" | "raw" | "none";
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Every Set-Cookie value (joined headers lose them). */
+  setCookies: string[];
+  text: string;
+  json(): unknown;
+}
+
+export interface HttpFailure {
+  /** `timeout`, `network_error` or `blocked_address`. */
+  code: string;
+  message: string;
+}
+
+export type HttpResult = { ok: true; response: HttpResponse } | { ok: false; error: HttpFailure };
+
+/** One request/response as kept in the attempt log: redacted, bodies cut to 4 KB. */
+export interface Exchange {
+  step: string;
+  method: string;
+  url: string;
+  requestHeaders: Record<string, string>;
+  requestBody?: string;
+  status?: number;
+  responseHeaders?: Record<string, string>;
+  responseBody?: string;
+  durationMs: number;
+  error?: HttpFailure;
+}
+
+export interface HttpClient {
+  send(req: OutboundRequest, opts: { timeoutMs: number; step?: string }): Promise<HttpResult>;
+}
+
+export const EXCERPT_BYTES = 4096;
+
+export function newRequest(method: string, url: string): OutboundRequest {
+  return { method, url, headers: {}, query: {}, body: undefined, contentType: "none" };
+}
+
+export function encodeForm(body: unknown): string {
+  const params = new URLSearchParams();
+  if (body && typeof body === "object" && !Array.isArray(body)) {
+    for (const [k, v] of Object.entries(body)) {
+      if (v === undefined || v === null) continue;
+      params.append(k, typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v));
+    }
+  }
+  return params.toString();
+}
+
+export function encodeBody(req: OutboundRequest): { body: string | undefined; contentType: string | undefined } {
+  switch (req.contentType) {
+    case "json":
+      return { body: JSON.stringify(req.body ?? null), contentType: "application/json" };
+    case "form":
+      return { body: encodeForm(req.body), contentType: "application/x-www-form-urlencoded" };
+    case "raw":
+      return { body: typeof req.body === "string" ? req.body : String(req.body ?? ""), contentType: undefined };
+    case "none":
+      return { body: undefined, contentType: undefined };
+    default: {
+      const never: never = req.contentType;
+      throw new Error(`unknown content type ${String(never)}`);
+    }
+  }
+}
+
+export function fullUrl(req: OutboundRequest): string {
+  const keys = Object.keys(req.query);
+  if (keys.length === 0) return req.url;
+  const u = new URL(req.url);
+  for (const k of keys) u.searchParams.set(k, req.query[k] ?? "");
+  return u.toString();
+}
+
+const PRIVATE = new BlockList();
+for (const [net, bits] of [
+  ["10.0.0.0", 8],
+  ["172.16.0.0", 12],
+  ["192.168.0.0", 16],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["100.64.0.0", 10],
+  ["0.0.0.0", 8],
+] as const) {
+  PRIVATE.addSubnet(net, bits, "ipv4");
+}
+for (const [net, bits] of [
+  ["::1", 128],
+  ["fc00::", 7],
+  ["fe80::", 10],
+  ["::", 128],
+] as const) {
+  PRIVATE.addSubnet(net, bits, "ipv6");
+}
+
+export function isPrivateAddress(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return PRIVATE.check(ip, family === 6 ? "ipv6" : "ipv4");
+}
+
+/**
+ * The shared outbound transport: one undici Agent (a keep-alive pool per origin). With
+ * `allowPrivateNetworks: false`, names resolving to loopback/private addresses are refused.
+ */
+export function createTransport(opts: { allowPrivateNetworks: boolean; connectionsPerOrigin?: number }) {
+  const lookup: typeof dnsLookup = ((hostname: string, options: object, cb: (...a: unknown[]) => void) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
+      if (err) return cb(err);
+      const bad = addresses.find((a) => isPrivateAddress(a.address));
+      if (bad) return cb(Object.assign(new Error(`${hostname} resolves to a private address`), { code: "EPRIVATE" }));
+      const all = (options as { all?: boolean }).all;
+      const first = addresses[0];
+      if (all) return cb(null, addresses);
+      return cb(null, first?.address, first?.family);
+    });
+  }) as never;
+  const agent = new Agent({
+    keepAliveTimeout: 30_000,
+    connections: opts.connectionsPerOrigin ?? 64,
+    ...(opts.allowPrivateNetworks ? {} : { connect: { lookup } }),
+  });
+
+  async function send(req: OutboundRequest, timeoutMs: number): Promise<HttpResult> {
+    const url = fullUrl(req);
+    if (!opts.allowPrivateNetworks) {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+      if (isPrivateAddress(host) || host === "localhost") {
+        return { ok: false, error: { code: "blocked_address", message: `${host} is a private address (LEADPUSH_ALLOW_PRIVATE_NETWORKS=false)` } };
+      }
+    }
+    const { body, contentType } = encodeBody(req);
+    const headers: Record<string, string> = { ...req.headers };
+    if (contentType && !headers["content-type"]) headers["content-type"] = contentType;
+    try {
+      const res = await request(url, {
+        method: req.method as "POST",
+        headers,
+        body: body ?? null,
+        dispatcher: agent,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await res.body.text();
+      const flat: Record<string, string> = {};
+      let setCookies: string[] = [];
+      for (const [k, v] of Object.entries(res.headers)) {
+        if (v === undefined) continue;
+        if (k === "set-cookie") setCookies = Array.isArray(v) ? v : [v];
+        flat[k] = Array.isArray(v) ? v.join(", ") : v;
+      }
+      return {
+        ok: true,
+        response: {
+          status: res.statusCode,
+          headers: flat,
+          setCookies,
+          text,
+          json: () => {
+            try {
+              return JSON.parse(text) as unknown;
+            } catch {
+              return undefined;
+            }
+          },
+        },
+      };
+    } catch (err) {
+      const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+      if (e.name === "TimeoutError" || e.name === "AbortError") {
+        return { ok: false, error: { code: "timeout", message: `no complete answer within ${timeoutMs} ms` } };
+      }
+      const code = e.code ?? e.cause?.code;
+      if (code === "EPRIVATE") return { ok: false, error: { code: "blocked_address", message: String(e.message) } };
+      return { ok: false, error: { code: "network_error", message: `${code ?? e.name ?? "error"}: ${e.message ?? ""}`.trim() } };
+    }
+  }
+
+  return { send, close: () => agent.close() };
+}
+
+export type Transport = ReturnType<typeof createTransport>;
+
+/**
+ * An HttpClient for one attempt: sends through the shared transport and records every exchange,
+ * redacted by the destination's redactor, for the attempt log.
+ */
+export function recordingClient(transport: Transport, redactor: Redactor, exchanges: Exchange[]): HttpClient {
+  return {
+    async send(req, { timeoutMs, step = "push" }) {
+      const started = performance.now();
+      const result = await transport.send(req, timeoutMs);
+      const { body } = encodeBody(req);
+      const ex: Exchange = {
+        step,
+        method: req.method,
+        url: redactor.text(fullUrl(req)),
+        requestHeaders: redactor.headers(req.headers),
+        durationMs: Math.round(performance.now() - started),
+      };
+      if (body !== undefined) ex.requestBody = redactor.text(body.slice(0, EXCERPT_BYTES));
+      if (result.ok) {
+        ex.status = result.response.status;
+        ex.responseHeaders = redactor.headers(result.response.headers);
+        ex.responseBody = redactor.text(result.response.text.slice(0, EXCERPT_BYTES));
+      } else {
+        ex.error = { code: result.error.code, message: redactor.text(result.error.message) };
+      }
+      exchanges.push(ex);
+      return result;
+    },
+  };
+}

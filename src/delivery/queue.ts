@@ -1,0 +1,147 @@
+import { type Kysely, sql } from "kysely";
+import type { Capabilities } from "../store/db.ts";
+import type { Database, DeliveriesTable } from "../store/schema.ts";
+
+/** Statuses a worker may claim. */
+export const DUE_STATUSES = ["pending", "retrying"] as const;
+/** Statuses after which nothing more happens to a delivery (unless retried by hand). */
+export const FINAL_STATUSES = ["delivered", "failed"] as const;
+
+export type ClaimedRow = Pick<
+  DeliveriesTable,
+  "id" | "lead_id" | "destination_id" | "attempts" | "result" | "status" | "lease_until"
+> & { lead_data: string };
+
+/**
+ * Claims up to `limit` due deliveries for `owner` until `leaseUntil`. On Postgres the candidate rows
+ * are locked with `FOR UPDATE SKIP LOCKED`, so concurrent workers never claim the same row; SQLite
+ * has one writer, so the UPDATE … WHERE id IN (SELECT …) is already atomic.
+ */
+export async function claimDue(
+  db: Kysely<Database>,
+  caps: Capabilities,
+  opts: { owner: string; now: number; leaseUntil: number; limit: number; excludeDestinations: string[] },
+): Promise<ClaimedRow[]> {
+  if (opts.limit <= 0) return [];
+  let candidates = db
+    .selectFrom("deliveries")
+    .select("id")
+    .where("status", "in", [...DUE_STATUSES])
+    .where("next_attempt_at", "<=", opts.now)
+    .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", opts.now)]))
+    .orderBy("next_attempt_at")
+    .limit(opts.limit);
+  if (opts.excludeDestinations.length > 0) {
+    candidates = candidates.where("destination_id", "not in", opts.excludeDestinations);
+  }
+  if (caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
+  const claimed = await db
+    .updateTable("deliveries")
+    .set({ lease_owner: opts.owner, lease_until: opts.leaseUntil })
+    .where("id", "in", candidates)
+    .returning(["id", "lead_id", "destination_id", "attempts", "result", "status", "lease_until"])
+    .execute();
+  if (claimed.length === 0) return [];
+  const leads = await db
+    .selectFrom("leads")
+    .select(["id", "data"])
+    .where("id", "in", [...new Set(claimed.map((c) => c.lead_id))])
+    .execute();
+  const byId = new Map(leads.map((l) => [l.id, l.data]));
+  return claimed.map((c) => ({ ...c, lead_data: byId.get(c.lead_id) ?? "{}" }));
+}
+
+/** The earliest time something becomes due (for the worker's next timer), or undefined. */
+export async function nextDueAt(db: Kysely<Database>): Promise<number | undefined> {
+  const row = await db
+    .selectFrom("deliveries")
+    .select((eb) => eb.fn.min("next_attempt_at").as("at"))
+    .where("status", "in", [...DUE_STATUSES])
+    .executeTakeFirst();
+  const at = row?.at;
+  return at === null || at === undefined ? undefined : Number(at);
+}
+
+export interface Completion {
+  deliveryId: string;
+  owner: string;
+  leadId: string;
+  destinationId: string;
+  status: "delivered" | "retrying" | "failed" | "blocked";
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  lastStatus: number | null;
+  externalId: string | null;
+  result: string | null;
+  deliveredAt: number | null;
+  /** Enrichment to merge into the lead: `lead.enrichment[name] = value`. */
+  enrichment?: { name: string; value: unknown };
+  attempt: Database["attempts"];
+}
+
+/**
+ * Writes many attempt outcomes in one transaction: the attempt log row and the delivery's next
+ * state. A delivery whose lease was taken over by another worker is not overwritten (its attempt
+ * is still logged: it happened).
+ */
+export async function completeMany(db: Kysely<Database>, items: Completion[], now: number): Promise<Completion[]> {
+  if (items.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const applied: Completion[] = [];
+    for (let c = 0; c < items.length; c += 400) {
+      await trx.insertInto("attempts").values(items.slice(c, c + 400).map((i) => i.attempt)).execute();
+    }
+    for (const i of items) {
+      const res = await trx
+        .updateTable("deliveries")
+        .set({
+          status: i.status,
+          attempts: i.attempts,
+          next_attempt_at: i.nextAttemptAt,
+          lease_owner: null,
+          lease_until: null,
+          last_error: i.lastError,
+          last_status: i.lastStatus,
+          external_id: i.externalId,
+          result: i.result,
+          updated_at: now,
+          delivered_at: i.deliveredAt,
+        })
+        .where("id", "=", i.deliveryId)
+        .where("lease_owner", "=", i.owner)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) > 0) applied.push(i);
+      if (i.enrichment) {
+        const row = await trx.selectFrom("leads").select("data").where("id", "=", i.leadId).executeTakeFirst();
+        if (row) {
+          const lead = JSON.parse(row.data) as { enrichment?: Record<string, unknown> };
+          lead.enrichment = { ...lead.enrichment, [i.enrichment.name]: i.enrichment.value };
+          await trx.updateTable("leads").set({ data: JSON.stringify(lead) }).where("id", "=", i.leadId).execute();
+        }
+      }
+    }
+    return applied;
+  });
+}
+
+/** Gives claimed rows back (graceful shutdown): due again at once for any worker. */
+export async function releaseLeases(db: Kysely<Database>, owner: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable("deliveries")
+    .set({ lease_owner: null, lease_until: null })
+    .where("lease_owner", "=", owner)
+    .where("id", "in", ids)
+    .execute();
+}
+
+/** Counts by status (for metrics: queue depth). */
+export async function countByStatus(db: Kysely<Database>): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom("deliveries")
+    .select(["status", sql<number>`count(*)`.as("n")])
+    .groupBy("status")
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}

@@ -1,0 +1,347 @@
+import { hostname } from "node:os";
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import type { CredentialRuntime } from "../auth/runtime.ts";
+import type { Outcome } from "../connectors/connector.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
+import type { DestinationService } from "../destinations/service.ts";
+import type { Events } from "../events.ts";
+import type { Lead } from "../lead/lead.ts";
+import type { Capabilities } from "../store/db.ts";
+import type { Database } from "../store/schema.ts";
+import { newId } from "../util/ids.ts";
+import { runAttempt } from "./attempt.ts";
+import type { Exchange, Transport } from "./http-client.ts";
+import { claimDue, type ClaimedRow, type Completion, completeMany, nextDueAt, releaseLeases } from "./queue.ts";
+import { nextRetryDelay } from "./schedule.ts";
+
+export interface WorkerOptions {
+  /** Deliveries in flight at once in this process. */
+  concurrency: number;
+  /** A claim is owned for the destination's timeout plus this long. */
+  leaseMs: number;
+  /** Longest sleep when nothing is due (catches other processes' retries and expired leases). */
+  idleCheckMs?: number;
+  /** While a destination waits for an OAuth reconnect, look again this often. */
+  blockedRecheckMs?: number;
+}
+
+interface Job {
+  row: ClaimedRow;
+  destination: ResolvedDestination;
+}
+
+/** Keeps the `result` column: the client's answer and a connector's state between attempts. */
+interface StoredResult {
+  response?: unknown;
+  state?: Record<string, unknown>;
+}
+
+/**
+ * The delivery loop: claims due deliveries with a lease, runs each through its connector with the
+ * destination's auth, records the attempt and decides what happens next. Wakes at once on new work.
+ */
+export class Worker {
+  readonly id = `${hostname()}:${process.pid}:${newId().slice(-8)}`;
+  readonly #db: Kysely<Database>;
+  readonly #caps: Capabilities;
+  readonly #destinations: DestinationService;
+  readonly #credentials: CredentialRuntime;
+  readonly #transport: Transport;
+  readonly #events: Events;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #opts: Required<WorkerOptions>;
+  readonly #inflight = new Map<string, Promise<void>>();
+  readonly #perDestination = new Map<string, number>();
+  #completions: Completion[] = [];
+  #writing: Promise<void> | undefined;
+  #running = false;
+  #wakeRequested = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #unlisten: (() => Promise<void>) | undefined;
+  #offWork: (() => void) | undefined;
+
+  constructor(deps: {
+    db: Kysely<Database>;
+    caps: Capabilities;
+    destinations: DestinationService;
+    credentials: CredentialRuntime;
+    transport: Transport;
+    events: Events;
+    log: Logger;
+    now: () => number;
+    listen: (onWake: () => void) => Promise<() => Promise<void>>;
+    options: WorkerOptions;
+  }) {
+    this.#db = deps.db;
+    this.#caps = deps.caps;
+    this.#destinations = deps.destinations;
+    this.#credentials = deps.credentials;
+    this.#transport = deps.transport;
+    this.#events = deps.events;
+    this.#log = deps.log.child({ worker: this.id });
+    this.#now = deps.now;
+    this.#opts = { idleCheckMs: 2000, blockedRecheckMs: 60_000, ...deps.options };
+    this.#listenFn = deps.listen;
+  }
+  readonly #listenFn: (onWake: () => void) => Promise<() => Promise<void>>;
+
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    this.#offWork = this.#events.on("work:available", () => this.wake());
+    if (this.#caps.listenNotify) this.#unlisten = await this.#listenFn(() => this.wake());
+    this.#loop = this.#run();
+  }
+
+  /** Look for work now. */
+  wake(): void {
+    this.#wakeRequested = true;
+    this.#wake?.();
+  }
+
+  /** Stop claiming; wait for in-flight pushes up to `graceMs`; give the rest of the leases back. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#offWork?.();
+    this.wake();
+    await this.#loop;
+    const all = Promise.all(this.#inflight.values());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    await this.#flush();
+    await releaseLeases(this.#db, this.id, [...this.#inflight.keys()]);
+    await this.#unlisten?.();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      this.#wakeRequested = false;
+      let claimedFull = false;
+      try {
+        claimedFull = await this.#claimOnce();
+      } catch (err) {
+        this.#log.error({ err }, "claiming deliveries failed; trying again shortly");
+      }
+      if (!this.#running) break;
+      if (claimedFull && !this.#wakeRequested) continue;
+      if (this.#wakeRequested) continue;
+      await this.#sleep();
+    }
+  }
+
+  async #sleep(): Promise<void> {
+    let wait = this.#opts.idleCheckMs;
+    if (this.#inflight.size < this.#opts.concurrency) {
+      const due = await nextDueAt(this.#db).catch(() => undefined);
+      if (due !== undefined) wait = Math.max(0, Math.min(wait, due - this.#now()));
+    }
+    if (wait === 0 && this.#inflight.size < this.#opts.concurrency) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, wait || this.#opts.idleCheckMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+    this.#wake = undefined;
+  }
+
+  /** Claims what fits; returns true when it claimed a full batch (more may be waiting). */
+  async #claimOnce(): Promise<boolean> {
+    const free = this.#opts.concurrency - this.#inflight.size;
+    if (free <= 0) return false;
+    const destinations = await this.#destinations.resolved();
+    const exclude: string[] = [];
+    for (const d of destinations.values()) {
+      if (!d.enabled || (this.#perDestination.get(d.id) ?? 0) >= d.concurrency) exclude.push(d.id);
+    }
+    const now = this.#now();
+    const limit = Math.min(free, 256);
+    const rows = await claimDue(this.#db, this.#caps, {
+      owner: this.id,
+      now,
+      leaseUntil: now + this.#opts.leaseMs,
+      limit,
+      excludeDestinations: exclude,
+    });
+    const giveBack: string[] = [];
+    for (const row of rows) {
+      const destination = destinations.get(row.destination_id);
+      if (!destination) {
+        this.#startJob(row, undefined);
+        continue;
+      }
+      const busy = this.#perDestination.get(destination.id) ?? 0;
+      if (busy >= destination.concurrency) {
+        giveBack.push(row.id);
+        continue;
+      }
+      this.#perDestination.set(destination.id, busy + 1);
+      this.#startJob(row, destination);
+    }
+    await releaseLeases(this.#db, this.id, giveBack);
+    return rows.length === limit && giveBack.length === 0;
+  }
+
+  #startJob(row: ClaimedRow, destination: ResolvedDestination | undefined): void {
+    const p = this.#process(row, destination)
+      .catch((err: unknown) => this.#log.error({ err, delivery: row.id }, "delivery crashed"))
+      .finally(() => {
+        this.#inflight.delete(row.id);
+        if (destination) this.#perDestination.set(destination.id, (this.#perDestination.get(destination.id) ?? 1) - 1);
+        this.wake();
+      });
+    this.#inflight.set(row.id, p);
+  }
+
+  async #process(row: ClaimedRow, destination: ResolvedDestination | undefined): Promise<void> {
+    const started = this.#now();
+    const attempt = row.attempts + 1;
+    const stored: StoredResult = row.result ? (JSON.parse(row.result) as StoredResult) : {};
+    if (!destination) {
+      const outcome: Outcome = { kind: "failed", code: "destination_deleted", message: "the destination no longer exists" };
+      this.#complete(row, undefined, attempt, outcome, [], stored.state ?? {}, stored, started, 0);
+      return;
+    }
+    const r = await runAttempt({
+      destination,
+      lead: JSON.parse(row.lead_data) as Lead,
+      leadId: row.lead_id,
+      deliveryId: row.id,
+      attempt,
+      state: stored.state ?? {},
+      transport: this.#transport,
+      credentials: this.#credentials,
+    });
+    if (r.outcome.kind === "retry" && r.outcome.code === "internal_error") {
+      this.#log.error({ delivery: row.id, destination: destination.name, message: r.outcome.message }, "connector threw");
+    }
+    this.#complete(row, destination, attempt, r.outcome, r.exchanges, r.state, stored, started, r.durationMs);
+  }
+
+  #complete(
+    row: ClaimedRow,
+    destination: ResolvedDestination | undefined,
+    attempt: number,
+    outcome: Outcome,
+    exchanges: Exchange[],
+    state: Record<string, unknown>,
+    stored: StoredResult,
+    started: number,
+    durationMs: number,
+  ): void {
+    const now = this.#now();
+    const result: StoredResult = { ...stored, ...(Object.keys(state).length > 0 ? { state } : {}) };
+    let status: Completion["status"];
+    let attempts = attempt;
+    let nextAttemptAt = now;
+    let code: string | undefined;
+    switch (outcome.kind) {
+      case "delivered":
+        status = "delivered";
+        if (outcome.result !== undefined) result.response = outcome.result;
+        break;
+      case "failed":
+        status = "failed";
+        code = outcome.code;
+        break;
+      case "retry": {
+        code = outcome.code;
+        const delay = destination ? nextRetryDelay(attempt, destination.retry, outcome.retryAfterMs) : undefined;
+        if (delay === undefined) status = "failed";
+        else {
+          status = "retrying";
+          nextAttemptAt = now + delay;
+        }
+        break;
+      }
+      case "blocked":
+        // Waiting for a person (OAuth reconnect): not an attempt that spends a retry.
+        status = "retrying";
+        code = outcome.code;
+        attempts = row.attempts;
+        nextAttemptAt = now + this.#opts.blockedRecheckMs;
+        break;
+      default: {
+        const never: never = outcome;
+        throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+      }
+    }
+    const last = exchanges[exchanges.length - 1];
+    const lastStatus = "status" in outcome && outcome.status !== undefined ? outcome.status : (last?.status ?? null);
+    const message = "message" in outcome ? outcome.message : null;
+    const completion: Completion = {
+      deliveryId: row.id,
+      owner: this.id,
+      leadId: row.lead_id,
+      destinationId: row.destination_id,
+      status,
+      attempts,
+      nextAttemptAt,
+      lastError: code ? `${code}: ${message ?? ""}` : null,
+      lastStatus,
+      externalId: outcome.kind === "delivered" ? (outcome.externalId ?? null) : null,
+      result: Object.keys(result).length > 0 ? JSON.stringify(result) : null,
+      deliveredAt: status === "delivered" ? now : null,
+      attempt: {
+        id: newId(),
+        delivery_id: row.id,
+        lead_id: row.lead_id,
+        destination_id: row.destination_id,
+        number: attempt,
+        started_at: started,
+        duration_ms: durationMs,
+        outcome: outcome.kind,
+        exchanges: JSON.stringify(exchanges),
+        response_status: lastStatus,
+        error_code: code ?? null,
+        error_message: message,
+      },
+    };
+    if (outcome.kind === "delivered" && outcome.enrichment !== undefined && destination) {
+      completion.enrichment = { name: destination.name, value: outcome.enrichment };
+    }
+    this.#completions.push(completion);
+    this.#events.emit("delivery:completed", {
+      deliveryId: row.id,
+      leadId: row.lead_id,
+      destinationId: row.destination_id,
+      destination: destination?.name ?? "(deleted)",
+      status,
+      outcome: outcome.kind,
+      durationMs,
+      attempt,
+      ...(code ? { code } : {}),
+    });
+    if (!this.#writing) this.#writing = new Promise((r) => setImmediate(r)).then(() => this.#flushLoop());
+  }
+
+  async #flushLoop(): Promise<void> {
+    try {
+      while (this.#completions.length > 0) {
+        const batch = this.#completions;
+        this.#completions = [];
+        try {
+          await completeMany(this.#db, batch, this.#now());
+        } catch (err) {
+          // The leases run out and the deliveries are tried again: at-least-once, nothing lost.
+          this.#log.error({ err, count: batch.length }, "recording attempt outcomes failed");
+        }
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#writing || this.#completions.length > 0) {
+      await (this.#writing ?? this.#flushLoop());
+    }
+  }
+}

@@ -1,0 +1,216 @@
+import type { Kysely } from "kysely";
+import { authStrategy } from "../auth/registry.ts";
+import type { Connector } from "../connectors/connector.ts";
+import { compileFilter, compileMapping, type MappingSpec } from "../connectors/mapping.ts";
+import { connector as findConnector } from "../connectors/registry.ts";
+import type { Database, DestinationsTable } from "../store/schema.ts";
+import { AppError, notFound } from "../util/errors.ts";
+import { newId } from "../util/ids.ts";
+import { stringsIn } from "../util/redact.ts";
+import type { SecretBox } from "../util/secret-box.ts";
+import {
+  joinSecrets,
+  mergePatch,
+  redactSecrets,
+  type ResolvedDestination,
+  secretPaths,
+  splitSecrets,
+  validateDestination,
+} from "./model.ts";
+
+/** The public (redacted) view of a destination, as the API returns it. */
+export type DestinationView = Record<string, unknown> & { id: string; name: string; connector: string };
+
+/**
+ * Destinations: create/read/update/delete with secrets sealed at rest and redacted on read, and a
+ * cache of resolved (validated, compiled) destinations for ingest and the worker. The cache
+ * reloads when any destination changed — here at once, in other processes within `refreshMs`.
+ */
+export class DestinationService {
+  readonly #db: Kysely<Database>;
+  readonly #box: SecretBox;
+  readonly #now: () => number;
+  readonly #refreshMs: number;
+  #cache: Map<string, ResolvedDestination> | undefined;
+  #stamp = "";
+  #checkedAt = 0;
+  #loading: Promise<Map<string, ResolvedDestination>> | undefined;
+  /** Called with a destination id whenever it changes (credential cache invalidation). */
+  onChange: (id: string) => void = () => undefined;
+
+  constructor(db: Kysely<Database>, box: SecretBox, opts: { now?: () => number; refreshMs?: number } = {}) {
+    this.#db = db;
+    this.#box = box;
+    this.#now = opts.now ?? Date.now;
+    this.#refreshMs = opts.refreshMs ?? 1000;
+  }
+
+  async create(input: unknown): Promise<DestinationView> {
+    const spec = validateDestination(input);
+    const doc = toDocument(spec);
+    const now = this.#now();
+    const existing = await this.#db.selectFrom("destinations").select("id").where("name", "=", spec.common.name).executeTakeFirst();
+    if (existing) throw new AppError(409, "destination_exists", `a destination named "${spec.common.name}" already exists`);
+    const row = { id: newId(), ...this.#seal(doc), state: "active", created_at: now, updated_at: now };
+    await this.#db.insertInto("destinations").values(row).execute();
+    this.#invalidate(row.id);
+    return this.#view(row);
+  }
+
+  async update(idOrName: string, patch: unknown): Promise<DestinationView> {
+    const row = await this.#row(idOrName);
+    const current = this.#document(row);
+    const merged = mergePatch(current, patch) as Record<string, unknown>;
+    const spec = validateDestination(merged);
+    const doc = toDocument(spec);
+    if (spec.common.name !== row.name) {
+      const clash = await this.#db.selectFrom("destinations").select("id").where("name", "=", spec.common.name).executeTakeFirst();
+      if (clash) throw new AppError(409, "destination_exists", `a destination named "${spec.common.name}" already exists`);
+    }
+    const updated = { ...row, ...this.#seal(doc), updated_at: Math.max(this.#now(), row.updated_at + 1) };
+    await this.#db.updateTable("destinations").set(updated).where("id", "=", row.id).execute();
+    this.#invalidate(row.id);
+    return this.#view(updated);
+  }
+
+  async remove(idOrName: string): Promise<void> {
+    const row = await this.#row(idOrName);
+    await this.#db.deleteFrom("destinations").where("id", "=", row.id).execute();
+    await this.#db.deleteFrom("credentials").where("destination_id", "=", row.id).execute();
+    this.#invalidate(row.id);
+  }
+
+  async setState(id: string, state: "active" | "needs_reconnect"): Promise<void> {
+    await this.#db.updateTable("destinations").set({ state }).where("id", "=", id).execute();
+    this.#cache = undefined;
+  }
+
+  async get(idOrName: string): Promise<DestinationView> {
+    return this.#view(await this.#row(idOrName));
+  }
+
+  async list(): Promise<DestinationView[]> {
+    const rows = await this.#db.selectFrom("destinations").selectAll().orderBy("name").execute();
+    return rows.map((r) => this.#view(r));
+  }
+
+  /** The resolved destination by id or name (secrets in clear: never return it from the API). */
+  async resolve(idOrName: string): Promise<ResolvedDestination> {
+    const all = await this.resolved();
+    const found = all.get(idOrName) ?? [...all.values()].find((d) => d.name === idOrName);
+    if (!found) throw notFound("destination", idOrName);
+    return found;
+  }
+
+  /** All destinations, resolved, by id. Cheap: reloads only when something changed. */
+  async resolved(): Promise<Map<string, ResolvedDestination>> {
+    const now = this.#now();
+    if (this.#cache && now - this.#checkedAt < this.#refreshMs) return this.#cache;
+    if (this.#loading) return this.#loading;
+    this.#loading = this.#reload().finally(() => (this.#loading = undefined));
+    return this.#loading;
+  }
+
+  async #reload(): Promise<Map<string, ResolvedDestination>> {
+    const stampRow = await this.#db
+      .selectFrom("destinations")
+      .select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.max("updated_at").as("at")])
+      .executeTakeFirst();
+    const stampStates = await this.#db.selectFrom("destinations").select(["id", "state"]).execute();
+    const stamp = `${stampRow?.n}:${stampRow?.at}:${stampStates.map((s) => s.state[0]).join("")}`;
+    this.#checkedAt = this.#now();
+    if (this.#cache && stamp === this.#stamp) return this.#cache;
+    const rows = await this.#db.selectFrom("destinations").selectAll().execute();
+    const map = new Map<string, ResolvedDestination>();
+    for (const row of rows) {
+      try {
+        map.set(row.id, this.#resolveRow(row));
+      } catch {
+        // A destination that no longer validates (connector removed) is skipped, not fatal.
+      }
+    }
+    this.#cache = map;
+    this.#stamp = stamp;
+    return map;
+  }
+
+  #resolveRow(row: DestinationsTable): ResolvedDestination {
+    const doc = this.#document(row);
+    const spec = validateDestination(doc);
+    const conn = findConnector(row.connector) as Connector<unknown>;
+    const strategy = authStrategy(spec.auth.type);
+    if (!strategy) throw new Error(`unknown auth ${spec.auth.type}`);
+    const { secrets } = splitSecrets(doc, secretPaths(row.connector, spec.auth.type));
+    return {
+      id: row.id,
+      name: row.name,
+      version: String(row.updated_at),
+      enabled: row.enabled === 1,
+      state: row.state,
+      connector: conn,
+      connectorConfig: spec.connectorConfig,
+      strategy,
+      auth: spec.auth,
+      mapping: spec.common.mapping === undefined ? undefined : compileMapping(spec.common.mapping as MappingSpec, () => undefined),
+      filter: compileFilter(spec.common.filter),
+      timeoutMs: spec.common.timeoutMs,
+      retry: spec.common.retry,
+      concurrency: spec.common.concurrency,
+      after: spec.common.after,
+      secretValues: stringsIn(secrets),
+    };
+  }
+
+  #invalidate(id: string): void {
+    this.#cache = undefined;
+    this.onChange(id);
+  }
+
+  async #row(idOrName: string): Promise<DestinationsTable> {
+    const row = await this.#db
+      .selectFrom("destinations")
+      .selectAll()
+      .where((eb) => eb.or([eb("id", "=", idOrName), eb("name", "=", idOrName)]))
+      .executeTakeFirst();
+    if (!row) throw notFound("destination", idOrName);
+    return row;
+  }
+
+  #seal(doc: Record<string, unknown>) {
+    const authType = (doc.auth as { type: string }).type;
+    const { plain, secrets } = splitSecrets(doc, secretPaths(doc.connector as string, authType));
+    const { name, connector, enabled, ...config } = plain;
+    return {
+      name: name as string,
+      connector: connector as string,
+      enabled: enabled === false ? 0 : 1,
+      config: JSON.stringify(config),
+      secrets: Object.keys(secrets).length > 0 ? this.#box.seal(JSON.stringify(secrets)) : null,
+    };
+  }
+
+  /** The full stored document, secrets in clear. */
+  #document(row: DestinationsTable): Record<string, unknown> {
+    const plain = { name: row.name, connector: row.connector, enabled: row.enabled === 1, ...(JSON.parse(row.config) as object) };
+    const secrets = row.secrets ? (JSON.parse(this.#box.open(row.secrets)) as Record<string, unknown>) : {};
+    return joinSecrets(plain, secrets);
+  }
+
+  #view(row: DestinationsTable): DestinationView {
+    const doc = this.#document(row);
+    const authType = (doc.auth as { type: string } | undefined)?.type ?? "none";
+    const { plain, secrets } = splitSecrets(doc, secretPaths(row.connector, authType));
+    return {
+      id: row.id,
+      ...redactSecrets(plain, secrets),
+      state: row.state,
+      createdAt: new Date(row.created_at).toISOString(),
+      updatedAt: new Date(row.updated_at).toISOString(),
+    } as unknown as DestinationView;
+  }
+}
+
+/** The stored document of a validated destination: common fields, connector fields, auth. */
+function toDocument(spec: ReturnType<typeof validateDestination>): Record<string, unknown> {
+  return { ...spec.common, ...spec.connectorConfig, auth: spec.auth };
+}

@@ -1,0 +1,32 @@
+import { EventEmitter } from "node:events";
+
+/** Lifecycle events, `noun:verb` (graphile-worker's WorkerEventMap). */
+export interface EventMap {
+  /** New deliveries exist: workers in this process wake at once. */
+  "work:available": [];
+  "lead:accepted": [{ leadId: string; deliveries: number }];
+  "delivery:completed": [
+    {
+      deliveryId: string;
+      leadId: string;
+      destinationId: string;
+      destination: string;
+      status: string;
+      outcome: string;
+      durationMs: number;
+      attempt: number;
+      code?: string;
+    },
+  ];
+}
+
+export class Events {
+  readonly #ee = new EventEmitter().setMaxListeners(100);
+  on<K extends keyof EventMap>(name: K, fn: (...args: EventMap[K]) => void): () => void {
+    this.#ee.on(name, fn as (...a: unknown[]) => void);
+    return () => this.#ee.off(name, fn as (...a: unknown[]) => void);
+  }
+  emit<K extends keyof EventMap>(name: K, ...args: EventMap[K]): void {
+    this.#ee.emit(name, ...args);
+  }
+}

@@ -1,0 +1,143 @@
+import type { Kysely } from "kysely";
+import type { DestinationService } from "../destinations/service.ts";
+import type { Events } from "../events.ts";
+import { insertLeads, type IngestResult, type NewLead } from "../store/leads-repo.ts";
+import type { Database } from "../store/schema.ts";
+import { AppError, type ErrorDetail } from "../util/errors.ts";
+import { type Lead, parseLead } from "./lead.ts";
+
+export type ItemResult = { ok: true; result: IngestResult } | { ok: false; code: string; message: string; details: ErrorDetail[] };
+
+interface Pending {
+  item: NewLead;
+  resolve: (r: IngestResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The write path. Leads are validated and routed, then written with their deliveries by a group
+ * commit: every lead that arrives while a transaction is being written goes into the next one, so
+ * a burst of requests costs a few transactions, not one each. A 201 is sent only after the commit.
+ */
+export class Ingest {
+  readonly #db: Kysely<Database>;
+  readonly #destinations: DestinationService;
+  readonly #events: Events;
+  readonly #now: () => number;
+  readonly #region: string;
+  readonly #notifyOthers: () => Promise<void>;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+  #scheduled = false;
+
+  constructor(deps: {
+    db: Kysely<Database>;
+    destinations: DestinationService;
+    events: Events;
+    now: () => number;
+    defaultRegion: string;
+    notifyOthers: () => Promise<void>;
+  }) {
+    this.#db = deps.db;
+    this.#destinations = deps.destinations;
+    this.#events = deps.events;
+    this.#now = deps.now;
+    this.#region = deps.defaultRegion;
+    this.#notifyOthers = deps.notifyOthers;
+  }
+
+  /** Validates and stores one lead; throws `invalid_lead` (400) for bad input. */
+  async accept(body: unknown, idempotencyKey?: string): Promise<IngestResult> {
+    const parsed = parseLead(body, this.#region);
+    if (!parsed.ok) throw new AppError(400, "invalid_lead", "the lead is not valid", parsed.details);
+    return this.#enqueue(await this.#route(parsed.lead, idempotencyKey));
+  }
+
+  /** Many leads, one result each; valid ones are stored in one transaction. */
+  async acceptMany(bodies: unknown[]): Promise<ItemResult[]> {
+    const routed = await Promise.all(
+      bodies.map(async (b) => {
+        const parsed = parseLead(b, this.#region);
+        return parsed.ok ? { ok: true as const, item: await this.#route(parsed.lead, undefined) } : parsed;
+      }),
+    );
+    const items = routed.flatMap((r) => (r.ok ? [r.item] : []));
+    const stored = items.length > 0 ? await this.#write(items) : [];
+    let n = 0;
+    return routed.map((r): ItemResult =>
+      r.ok
+        ? { ok: true, result: stored[n++] as IngestResult }
+        : { ok: false, code: "invalid_lead", message: "the lead is not valid", details: r.details },
+    );
+  }
+
+  async #route(lead: Lead, idempotencyKey: string | undefined): Promise<NewLead> {
+    const all = await this.#destinations.resolved();
+    const input = lead as unknown as Record<string, unknown>;
+    const matched = [];
+    for (const d of all.values()) {
+      if (d.enabled && (await d.filter.matches(input))) matched.push(d);
+    }
+    const names = new Set(matched.map((d) => d.name));
+    const targets = matched.map((d) => ({
+      destinationId: d.id,
+      destinationName: d.name,
+      status: d.after.some((a) => names.has(a)) ? ("blocked" as const) : ("pending" as const),
+    }));
+    return { lead, idempotencyKey, targets };
+  }
+
+  #enqueue(item: NewLead): Promise<IngestResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => void this.#drain());
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#flushing) {
+      await this.#flushing;
+      if (!this.#scheduled && this.#queue.length > 0) {
+        this.#scheduled = true;
+        setImmediate(() => void this.#drain());
+      }
+      return;
+    }
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    this.#flushing = this.#write(batch.map((p) => p.item))
+      .then(
+        (results) => batch.forEach((p, i) => p.resolve(results[i] as IngestResult)),
+        (err: unknown) => batch.forEach((p) => p.reject(err)),
+      )
+      .finally(() => (this.#flushing = undefined));
+    await this.#flushing;
+  }
+
+  async #write(items: NewLead[]): Promise<IngestResult[]> {
+    const results = await insertLeads(this.#db, items, this.#now());
+    let deliveries = 0;
+    for (const r of results) {
+      if (!r.created) continue;
+      deliveries += r.deliveries.length;
+      this.#events.emit("lead:accepted", { leadId: r.id, deliveries: r.deliveries.length });
+    }
+    if (deliveries > 0) {
+      this.#events.emit("work:available");
+      this.#notifyOthers().catch(() => undefined);
+    }
+    return results;
+  }
+
+  /** Waits for writes in progress (shutdown). */
+  async idle(): Promise<void> {
+    while (this.#flushing || this.#queue.length > 0) {
+      await (this.#flushing ?? new Promise((r) => setImmediate(r)));
+    }
+  }
+}

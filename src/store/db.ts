@@ -1,0 +1,96 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import type { DatabaseTarget } from "../config.ts";
+import { migrate } from "./migrations.ts";
+import type { Database } from "./schema.ts";
+import { openSqlite } from "./sqlite-adapter.ts";
+
+/**
+ * What differs between backends, in one table (pg-boss's BACKEND_PROFILES). Code asks for a
+ * capability, never "is this SQLite?".
+ */
+export interface Capabilities {
+  /** `SELECT … FOR UPDATE SKIP LOCKED` for claiming rows among many workers. */
+  readonly skipLocked: boolean;
+  /** Cross-process wake-ups through `LISTEN/NOTIFY`; otherwise only in-process signals. */
+  readonly listenNotify: boolean;
+  /** `ILIKE` exists; otherwise `LIKE` is already case-insensitive for ASCII. */
+  readonly ilike: boolean;
+  /** Many processes may share the database (so the master key must be given, not generated). */
+  readonly shared: boolean;
+}
+
+const PROFILES = {
+  sqlite: { skipLocked: false, listenNotify: false, ilike: false, shared: false },
+  postgres: { skipLocked: true, listenNotify: true, ilike: true, shared: true },
+} as const satisfies Record<DatabaseTarget["kind"], Capabilities>;
+
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly caps: Capabilities;
+  readonly target: DatabaseTarget;
+  /** Wake other processes' workers (no-op without LISTEN/NOTIFY). */
+  notifyWork(): Promise<void>;
+  /** Subscribe to other processes' wake-ups; returns an unsubscribe function. */
+  listenWork(onWake: () => void): Promise<() => Promise<void>>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const CHANNEL = "leadpush_work";
+
+export async function openDb(target: DatabaseTarget, opts: { migrate?: boolean } = {}): Promise<Db> {
+  const db = target.kind === "sqlite" ? openSqliteDb(target.path) : openPostgresDb(target.url);
+  if (opts.migrate !== false) await migrate(db.kysely as Kysely<unknown>);
+  return db;
+}
+
+function openSqliteDb(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const { kysely: database } = openSqlite(path);
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return {
+    kysely,
+    caps: PROFILES.sqlite,
+    target: { kind: "sqlite", path },
+    notifyWork: () => Promise.resolve(),
+    listenWork: () => Promise.resolve(() => Promise.resolve()),
+    ping: async () => {
+      await kysely.selectFrom("leadpush_migrations" as never).select((eb) => eb.lit(1).as("one")).limit(1).execute();
+    },
+    close: () => kysely.destroy(),
+  };
+}
+
+function openPostgresDb(url: string): Db {
+  const types = {
+    getTypeParser: (oid: number, format?: "text" | "binary") =>
+      oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text"),
+  };
+  const pool = new pg.Pool({ connectionString: url, max: 10, types });
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kysely,
+    caps: PROFILES.postgres,
+    target: { kind: "postgres", url },
+    notifyWork: async () => {
+      await pool.query(`NOTIFY ${CHANNEL}`);
+    },
+    listenWork: async (onWake) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      client.on("notification", () => onWake());
+      client.on("error", () => undefined);
+      await client.query(`LISTEN ${CHANNEL}`);
+      return async () => {
+        await client.end().catch(() => undefined);
+      };
+    },
+    ping: async () => {
+      await pool.query("SELECT 1");
+    },
+    close: () => kysely.destroy(),
+  };
+}

@@ -1,0 +1,83 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Kysely } from "kysely";
+import { newId } from "../util/ids.ts";
+import type { Database } from "./schema.ts";
+
+export const SCOPES = ["ingest", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+const hash = (token: string) => createHash("sha256").update(token).digest("hex");
+
+/** API keys: stored as SHA-256 hashes; the plain key is shown once, at creation. */
+export class ApiKeys {
+  readonly #db: Kysely<Database>;
+  readonly #adminToken: string | undefined;
+  readonly #cache = new Map<string, { scopes: Scope[]; at: number }>();
+
+  constructor(db: Kysely<Database>, adminToken: string | undefined) {
+    this.#db = db;
+    this.#adminToken = adminToken;
+  }
+
+  async create(name: string, scopes: Scope[]): Promise<{ id: string; key: string; name: string; scopes: Scope[] }> {
+    const key = `lp_${randomBytes(24).toString("base64url")}`;
+    const id = newId();
+    await this.#db
+      .insertInto("api_keys")
+      .values({
+        id,
+        name,
+        prefix: key.slice(0, 7),
+        hash: hash(key),
+        scopes: scopes.join(","),
+        created_at: Date.now(),
+        last_used_at: null,
+        revoked_at: null,
+      })
+      .execute();
+    return { id, key, name, scopes };
+  }
+
+  async count(): Promise<number> {
+    const row = await this.#db.selectFrom("api_keys").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  async list() {
+    const rows = await this.#db.selectFrom("api_keys").selectAll().orderBy("created_at").execute();
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      prefix: r.prefix,
+      scopes: r.scopes.split(","),
+      createdAt: new Date(r.created_at).toISOString(),
+      revoked: r.revoked_at !== null,
+    }));
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    const res = await this.#db.updateTable("api_keys").set({ revoked_at: Date.now() }).where("id", "=", id).executeTakeFirst();
+    this.#cache.clear();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  /** The scopes of a presented key, or undefined. Verified keys are remembered for 5 s. */
+  async verify(token: string): Promise<Scope[] | undefined> {
+    if (this.#adminToken && token.length === this.#adminToken.length) {
+      if (timingSafeEqual(Buffer.from(token), Buffer.from(this.#adminToken))) return ["admin"];
+    }
+    const h = hash(token);
+    const hit = this.#cache.get(h);
+    if (hit && Date.now() - hit.at < 5000) return hit.scopes;
+    const row = await this.#db
+      .selectFrom("api_keys")
+      .select(["scopes", "revoked_at"])
+      .where("hash", "=", h)
+      .executeTakeFirst();
+    if (!row || row.revoked_at !== null) return undefined;
+    const scopes = row.scopes.split(",") as Scope[];
+    if (this.#cache.size > 10_000) this.#cache.clear();
+    this.#cache.set(h, { scopes, at: Date.now() });
+    return scopes;
+  }
+}

@@ -1,0 +1,113 @@
+import { type Kysely, sql } from "kysely";
+import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
+
+/**
+ * Numbered, forward-only migrations. Never edit one that has shipped: add the next number.
+ * Column types are chosen to mean the same on SQLite and Postgres (bigint ms times, text JSON).
+ */
+const migrations: Record<string, Migration> = {
+  "001_initial": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("api_keys")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("prefix", "text", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull().unique())
+        .addColumn("scopes", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("last_used_at", "bigint")
+        .addColumn("revoked_at", "bigint")
+        .execute();
+      await db.schema
+        .createTable("destinations")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("connector", "text", (c) => c.notNull())
+        .addColumn("enabled", "integer", (c) => c.notNull())
+        .addColumn("config", "text", (c) => c.notNull())
+        .addColumn("secrets", "text")
+        .addColumn("state", "text", (c) => c.notNull().defaultTo("active"))
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable("leads")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("source", "text")
+        .addColumn("name", "text")
+        .addColumn("email", "text")
+        .addColumn("phone", "text")
+        .addColumn("data", "text", (c) => c.notNull())
+        .addColumn("idempotency_key", "text", (c) => c.unique())
+        .addColumn("erased_at", "bigint")
+        .execute();
+      await db.schema.createIndex("leads_source").on("leads").columns(["source", "id"]).execute();
+      await db.schema
+        .createTable("deliveries")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("lead_id", "text", (c) => c.notNull())
+        .addColumn("destination_id", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("next_attempt_at", "bigint", (c) => c.notNull())
+        .addColumn("lease_owner", "text")
+        .addColumn("lease_until", "bigint")
+        .addColumn("last_error", "text")
+        .addColumn("last_status", "integer")
+        .addColumn("external_id", "text")
+        .addColumn("result", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .addColumn("delivered_at", "bigint")
+        .execute();
+      await db.schema
+        .createIndex("deliveries_due")
+        .on("deliveries")
+        .columns(["next_attempt_at"])
+        .where(sql.ref("status"), "in", ["pending", "retrying"])
+        .execute();
+      await db.schema.createIndex("deliveries_lead").on("deliveries").columns(["lead_id"]).execute();
+      await db.schema
+        .createIndex("deliveries_destination_status")
+        .on("deliveries")
+        .columns(["destination_id", "status", "id"])
+        .execute();
+      await db.schema.createIndex("deliveries_status").on("deliveries").columns(["status", "id"]).execute();
+      await db.schema
+        .createTable("attempts")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("delivery_id", "text", (c) => c.notNull())
+        .addColumn("lead_id", "text", (c) => c.notNull())
+        .addColumn("destination_id", "text", (c) => c.notNull())
+        .addColumn("number", "integer", (c) => c.notNull())
+        .addColumn("started_at", "bigint", (c) => c.notNull())
+        .addColumn("duration_ms", "integer", (c) => c.notNull())
+        .addColumn("outcome", "text", (c) => c.notNull())
+        .addColumn("exchanges", "text", (c) => c.notNull())
+        .addColumn("response_status", "integer")
+        .addColumn("error_code", "text")
+        .addColumn("error_message", "text")
+        .execute();
+      await db.schema.createIndex("attempts_delivery").on("attempts").columns(["delivery_id"]).execute();
+      await db.schema.createIndex("attempts_lead").on("attempts").columns(["lead_id"]).execute();
+      await db.schema
+        .createTable("credentials")
+        .addColumn("destination_id", "text", (c) => c.primaryKey())
+        .addColumn("data", "text", (c) => c.notNull())
+        .addColumn("expires_at", "bigint")
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
+
+export async function migrate(db: Kysely<unknown>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider, migrationTableName: "leadpush_migrations" });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}

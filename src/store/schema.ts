@@ -1,0 +1,91 @@
+/** Row types of the database, for Kysely. Times are integer milliseconds since the epoch; JSON is text. */
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  prefix: string;
+  hash: string;
+  scopes: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface DestinationsTable {
+  id: string;
+  name: string;
+  connector: string;
+  enabled: number;
+  /** The destination's settings with secret fields removed (JSON). */
+  config: string;
+  /** The secret fields, sealed with the master key (JSON inside). */
+  secrets: string | null;
+  /** `active` or `needs_reconnect` (OAuth connect lost). */
+  state: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LeadsTable {
+  id: string;
+  created_at: number;
+  source: string | null;
+  name: string | null;
+  email: string | null;
+  phone: string | null;
+  /** The whole canonical lead (JSON). */
+  data: string;
+  idempotency_key: string | null;
+  erased_at: number | null;
+}
+
+export interface DeliveriesTable {
+  id: string;
+  lead_id: string;
+  destination_id: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_error: string | null;
+  last_status: number | null;
+  external_id: string | null;
+  /** What the client returned that is worth keeping (JSON). */
+  result: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number | null;
+}
+
+export interface AttemptsTable {
+  id: string;
+  delivery_id: string;
+  lead_id: string;
+  destination_id: string;
+  number: number;
+  started_at: number;
+  duration_ms: number;
+  outcome: string;
+  /** The HTTP exchanges of the attempt, redacted (JSON array). */
+  exchanges: string;
+  response_status: number | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+export interface CredentialsTable {
+  destination_id: string;
+  /** Sealed JSON of the credential (token, cookies, refresh token). */
+  data: string;
+  expires_at: number | null;
+  updated_at: number;
+}
+
+export interface Database {
+  api_keys: ApiKeysTable;
+  destinations: DestinationsTable;
+  leads: LeadsTable;
+  deliveries: DeliveriesTable;
+  attempts: AttemptsTable;
+  credentials: CredentialsTable;
+}

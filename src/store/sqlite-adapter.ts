@@ -1,0 +1,41 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { SqliteDatabase, SqliteStatement } from "kysely";
+
+/**
+ * Kysely's SqliteDialect over Node's built-in `node:sqlite`. Statements are prepared once per SQL
+ * text and kept (the set of SQL texts leadpush issues is small and fixed).
+ */
+export function openSqlite(path: string): { kysely: SqliteDatabase; raw: DatabaseSync } {
+  const raw = new DatabaseSync(path);
+  raw.exec("PRAGMA journal_mode = WAL");
+  raw.exec("PRAGMA synchronous = NORMAL");
+  raw.exec("PRAGMA busy_timeout = 5000");
+  raw.exec("PRAGMA foreign_keys = ON");
+  const cache = new Map<string, StatementSync>();
+  const prepare = (text: string): StatementSync => {
+    let stmt = cache.get(text);
+    if (!stmt) {
+      stmt = raw.prepare(text);
+      if (cache.size > 500) cache.clear();
+      cache.set(text, stmt);
+    }
+    return stmt;
+  };
+  const kysely: SqliteDatabase = {
+    close: () => raw.close(),
+    prepare(text): SqliteStatement {
+      const stmt = prepare(text);
+      const args = (p: ReadonlyArray<unknown>) => p as SQLInputValue[];
+      return {
+        reader: stmt.columns().length > 0,
+        all: (p) => stmt.all(...args(p)),
+        run: (p) => {
+          const r = stmt.run(...args(p));
+          return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
+        },
+        iterate: (p) => stmt.iterate(...args(p)),
+      };
+    },
+  };
+  return { kysely, raw };
+}

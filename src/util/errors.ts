@@ -1,0 +1,24 @@
+/**
+ * An error meant for the API caller: a stable snake_case `code`, an HTTP status and an actionable
+ * message. `details` points at the offending input (`path` is a JSON path array).
+ */
+export interface ErrorDetail {
+  path: (string | number)[];
+  message: string;
+  code?: string;
+}
+
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details: ErrorDetail[];
+  constructor(status: number, code: string, message: string, details: ErrorDetail[] = [], cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const notFound = (what: string, id: string): AppError =>
+  new AppError(404, "not_found", `${what} "${id}" does not exist`);

@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import pg from "pg";
+import { createApp, type App } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/logger.ts";
+
+export type Backend = "sqlite" | "postgres";
+
+/** The backends the store and queue tests run on, from the same test files. */
+export const BACKENDS: Backend[] = ["sqlite", "postgres"];
+
+export const PG_ADMIN_URL = process.env.LEADPUSH_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** A fresh database per call: a temp SQLite file, or a new Postgres database (dropped by `drop`). */
+export async function freshDatabase(backend: Backend): Promise<{ url: string; dir: string; drop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "leadpush-test-"));
+  if (backend === "sqlite") {
+    return { url: `file:${join(dir, "test.db")}`, dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const name = `lp_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+  return {
+    url,
+    dir,
+    async drop() {
+      rmSync(dir, { recursive: true, force: true });
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+export const SECRET_KEY = "11".repeat(32);
+
+export interface TestApp {
+  app: App;
+  url: string;
+  /** Everything the app logged (JSON lines), for secret scans. */
+  logs: string[];
+  api(method: string, path: string, body?: unknown, opts?: { key?: string | null; headers?: Record<string, string> }): Promise<{
+    status: number;
+    body: any;
+    text: string;
+    headers: Headers;
+  }>;
+  close(): Promise<void>;
+}
+
+/** Starts leadpush (API + worker) on 127.0.0.1 with a fresh database of the given backend. */
+export async function startApp(
+  opts: { backend?: Backend; env?: Record<string, string>; worker?: boolean; now?: () => number } = {},
+): Promise<TestApp> {
+  const db = await freshDatabase(opts.backend ?? "sqlite");
+  const config = loadConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: db.url,
+    LEADPUSH_DATA_DIR: db.dir,
+    LEADPUSH_SECRET_KEY: SECRET_KEY,
+    LEADPUSH_ADMIN_TOKEN: ADMIN_TOKEN,
+    LOG_LEVEL: "debug",
+    LEADPUSH_LEASE_MS: "5000",
+    ...opts.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString("utf8"));
+      cb();
+    },
+  });
+  const app = await createApp(config, {
+    logger: createLogger("debug", sink),
+    ...(opts.worker === false ? { worker: false } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const url = (await app.start()) as string;
+  return {
+    app,
+    url,
+    logs,
+    async api(method, path, body, o = {}) {
+      const headers: Record<string, string> = { ...o.headers };
+      const key = o.key === undefined ? ADMIN_TOKEN : o.key;
+      if (key) headers.authorization = `Bearer ${key}`;
+      let payload: string | undefined;
+      if (body !== undefined) {
+        payload = typeof body === "string" ? body : JSON.stringify(body);
+        headers["content-type"] ??= "application/json";
+      }
+      const res = await fetch(url + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, body: parsed, text, headers: res.headers };
+    },
+    async close() {
+      await app.stop();
+      await db.drop();
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value or the time runs out. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
