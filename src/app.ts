@@ -42,7 +42,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const now = opts.now ?? Date.now;
   const db: Db = await openDb(config.database);
   const { key, generated } = loadOrCreateMasterKey(config.secretKey, config.dataDir, !db.caps.shared);
-  if (generated) log.warn({ file: generated }, "generated a master key for secrets at rest (mode 0600); back it up with the database");
+  if (generated)
+    log.warn(
+      { file: generated },
+      "generated a master key for secrets at rest (mode 0600); back it up with the database",
+    );
   const box = createSecretBox(key);
   const events = new Events();
   const destinations = new DestinationService(db.kysely, box, { now });
@@ -78,7 +82,21 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   if (opts.bootstrapKey && !config.adminToken && (await keys.count()) === 0) {
     firstAdminKey = (await keys.create("admin (first start)", ["admin"])).key;
   }
-  const deps: ApiDeps = { config, db, kysely: db.kysely, log, events, ingest, destinations, credentials, transport, keys, metrics, worker, now };
+  const deps: ApiDeps = {
+    config,
+    db,
+    kysely: db.kysely,
+    log,
+    events,
+    ingest,
+    destinations,
+    credentials,
+    transport,
+    keys,
+    metrics,
+    worker,
+    now,
+  };
   const server = opts.api === false ? undefined : await buildServer(deps);
   let stopped = false;
   return {

@@ -52,9 +52,15 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 const serve: Handler = async (argv) => {
-  const { values } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { help: { type: "boolean", short: "h" } },
+    strict: true,
+  });
   if (values.help) {
-    process.stdout.write("leadpush serve — API, worker and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n");
+    process.stdout.write(
+      "leadpush serve — API, worker and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n",
+    );
     return 0;
   }
   const config = loadConfig();
@@ -104,17 +110,24 @@ const migrateCmd: Handler = async () => {
 const sandbox: Handler = async (argv) => {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: "string", default: "8090" }, host: { type: "string", default: "127.0.0.1" }, help: { type: "boolean", short: "h" } },
+    options: {
+      port: { type: "string", default: "8090" },
+      host: { type: "string", default: "127.0.0.1" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
-    process.stdout.write("leadpush sandbox [--port 8090] [--host 127.0.0.1] — simulators of every seed system on one port.\n");
+    process.stdout.write(
+      "leadpush sandbox [--port 8090] [--host 127.0.0.1] — simulators of every seed system on one port.\n",
+    );
     return 0;
   }
   const { startSandbox } = await import("./sandbox/server.ts");
   const { SANDBOX_ACCOUNTS } = await import("./sandbox/accounts.ts");
   const sb = await startSandbox({ port: Number(values.port), host: values.host });
   process.stdout.write(`sandbox listening at ${sb.url}\n`);
-  for (const s of Object.values(sb.simulators)) process.stdout.write(`  ${s.name.padEnd(14)} ${sb.url}${s.prefix}\n`);
+  for (const s of Object.values(sb.simulators))
+    process.stdout.write(`  ${s.name.padEnd(14)} ${sb.url}${s.prefix}\n`);
   process.stdout.write(`accounts (sandbox-only values):\n${JSON.stringify(SANDBOX_ACCOUNTS, null, 2)}\n`);
   onSignals(() => sb.close());
   return -1;
@@ -124,10 +137,16 @@ const keys: Handler = async (argv) => {
   const [sub, ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
-    options: { name: { type: "string" }, scope: { type: "string", multiple: true }, help: { type: "boolean", short: "h" } },
+    options: {
+      name: { type: "string" },
+      scope: { type: "string", multiple: true },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help || (sub !== "create" && sub !== "list")) {
-    process.stdout.write("leadpush keys create --name NAME --scope ingest|admin [--scope …]\nleadpush keys list\n");
+    process.stdout.write(
+      "leadpush keys create --name NAME --scope ingest|admin [--scope …]\nleadpush keys list\n",
+    );
     return sub === undefined || values.help ? 0 : 2;
   }
   const config = loadConfig();
@@ -136,17 +155,22 @@ const keys: Handler = async (argv) => {
   try {
     if (sub === "list") {
       for (const k of await api.list()) {
-        process.stdout.write(`${k.id}  ${k.prefix}…  ${k.scopes.join(",").padEnd(13)} ${k.name}${k.revoked ? "  (revoked)" : ""}\n`);
+        process.stdout.write(
+          `${k.id}  ${k.prefix}…  ${k.scopes.join(",").padEnd(13)} ${k.name}${k.revoked ? "  (revoked)" : ""}\n`,
+        );
       }
       return 0;
     }
     const scopes = values.scope ?? ["ingest"];
     const bad = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
     if (bad) return fail(`unknown scope "${bad}"`, `use one of: ${SCOPES.join(", ")}`);
-    if (!values.name) return fail("--name is required", "leadpush keys create --name website-form --scope ingest");
+    if (!values.name)
+      return fail("--name is required", "leadpush keys create --name website-form --scope ingest");
     const created = await api.create(values.name, scopes as Scope[]);
     process.stdout.write(`${created.key}\n`);
-    process.stderr.write(`created key "${created.name}" (${created.scopes.join(",")}); it is shown only this once\n`);
+    process.stderr.write(
+      `created key "${created.name}" (${created.scopes.join(",")}); it is shown only this once\n`,
+    );
     return 0;
   } finally {
     await db.close();
@@ -172,9 +196,12 @@ async function main(argv: string[]): Promise<number> {
     return await handler(rest);
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, "fix the environment variable and start again");
-    if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return fail((err as Error).message, `run 'leadpush ${cmd} --help'`);
-    if ((err as { code?: string }).code === "EADDRINUSE") return fail((err as Error).message, "another program uses this port: set PORT to a free one");
-    if ((err as { code?: string }).code === "ECONNREFUSED") return fail((err as Error).message, "is the database running? check DATABASE_URL");
+    if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+      return fail((err as Error).message, `run 'leadpush ${cmd} --help'`);
+    if ((err as { code?: string }).code === "EADDRINUSE")
+      return fail((err as Error).message, "another program uses this port: set PORT to a free one");
+    if ((err as { code?: string }).code === "ECONNREFUSED")
+      return fail((err as Error).message, "is the database running? check DATABASE_URL");
     throw err;
   }
 }

@@ -21,7 +21,7 @@ export const REDACT_PATHS = [
   "headers.cookie",
   "*.headers.authorization",
   "*.headers.cookie",
-  "*.headers[\"x-csrf-token\"]",
+  '*.headers["x-csrf-token"]',
   "*.headers.user_token",
   "fields",
   "*.fields",

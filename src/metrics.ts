@@ -5,7 +5,11 @@ import type { Events } from "./events.ts";
 export function createMetrics(events: Events, queueDepth: () => Promise<Record<string, number>>) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "leadpush_process_" });
-  const leads = new Counter({ name: "leadpush_leads_accepted_total", help: "Leads accepted", registers: [registry] });
+  const leads = new Counter({
+    name: "leadpush_leads_accepted_total",
+    help: "Leads accepted",
+    registers: [registry],
+  });
   const deliveries = new Counter({
     name: "leadpush_delivery_attempts_total",
     help: "Delivery attempts by destination and outcome (delivered, retry, failed, blocked)",
@@ -27,7 +31,8 @@ export function createMetrics(events: Events, queueDepth: () => Promise<Record<s
     async collect() {
       const counts = await queueDepth().catch(() => ({}) as Record<string, number>);
       this.reset();
-      for (const s of ["pending", "retrying", "blocked", "awaiting", "delivered", "failed"]) this.set({ status: s }, counts[s] ?? 0);
+      for (const s of ["pending", "retrying", "blocked", "awaiting", "delivered", "failed"])
+        this.set({ status: s }, counts[s] ?? 0);
     },
   });
   const destinationState = new Gauge({

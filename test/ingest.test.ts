@@ -26,12 +26,20 @@ for (const backend of BACKENDS) {
         assert.equal(res.status, status, res.text);
         assert.equal(res.body.error.code, code);
         assert.equal(typeof res.body.error.message, "string");
-        if (path) assert.ok(res.body.error.details.some((d: { path: string[] }) => d.path[0] === path), res.text);
+        if (path)
+          assert.ok(
+            res.body.error.details.some((d: { path: string[] }) => d.path[0] === path),
+            res.text,
+          );
       });
     }
 
     test("rejects a body over 1 MB with 413", async () => {
-      const res = await t.api("POST", "/v1/leads", { name: "x", email: "a@b.co", context: "y".repeat(1_100_000) });
+      const res = await t.api("POST", "/v1/leads", {
+        name: "x",
+        email: "a@b.co",
+        context: "y".repeat(1_100_000),
+      });
       assert.equal(res.status, 413);
       assert.equal(res.body.error.code, "payload_too_large");
     });
@@ -62,20 +70,34 @@ for (const backend of BACKENDS) {
     });
 
     test("Idempotency-Key: a repeat returns the first result with 200 and creates nothing", async () => {
-      await t.api("POST", "/v1/destinations", { name: `idem-${backend}`, connector: "http", url: "http://127.0.0.1:9/x" });
+      await t.api("POST", "/v1/destinations", {
+        name: `idem-${backend}`,
+        connector: "http",
+        url: "http://127.0.0.1:9/x",
+      });
       const headers = { "idempotency-key": "form-submit-77" };
       const first = await t.api("POST", "/v1/leads", { name: "A", email: "a@idem.test" }, { headers });
       const again = await t.api("POST", "/v1/leads", { name: "A", email: "a@idem.test" }, { headers });
       assert.equal(first.status, 201);
       assert.equal(again.status, 200);
       assert.equal(again.body.id, first.body.id);
-      assert.deepEqual(again.body.deliveries.map((d: { id: string }) => d.id), first.body.deliveries.map((d: { id: string }) => d.id));
+      assert.deepEqual(
+        again.body.deliveries.map((d: { id: string }) => d.id),
+        first.body.deliveries.map((d: { id: string }) => d.id),
+      );
       assert.equal(first.body.deliveries.length, 1);
       const list = await t.api("GET", "/v1/leads?q=a@idem.test");
       assert.equal(list.body.data.length, 1);
       // Concurrent repeats land in the same group commit: still one lead.
       const many = await Promise.all(
-        Array.from({ length: 10 }, () => t.api("POST", "/v1/leads", { name: "B", email: "b@idem.test" }, { headers: { "idempotency-key": "burst-1" } })),
+        Array.from({ length: 10 }, () =>
+          t.api(
+            "POST",
+            "/v1/leads",
+            { name: "B", email: "b@idem.test" },
+            { headers: { "idempotency-key": "burst-1" } },
+          ),
+        ),
       );
       assert.equal(new Set(many.map((r) => r.body.id)).size, 1);
       assert.equal(many.filter((r) => r.status === 201).length, 1);
@@ -83,7 +105,10 @@ for (const backend of BACKENDS) {
     });
 
     test("API keys: missing or wrong key → 401; ingest key cannot administer", async () => {
-      assert.equal((await t.api("POST", "/v1/leads", { name: "A", email: "a@b.co" }, { key: null })).status, 401);
+      assert.equal(
+        (await t.api("POST", "/v1/leads", { name: "A", email: "a@b.co" }, { key: null })).status,
+        401,
+      );
       const wrong = await t.api("POST", "/v1/leads", { name: "A", email: "a@b.co" }, { key: "lp_wrong" });
       assert.equal(wrong.status, 401);
       assert.equal(wrong.body.error.code, "unauthorized");
@@ -105,19 +130,26 @@ for (const backend of BACKENDS) {
 
     test("batch: per-item results in one call", async () => {
       const res = await t.api("POST", "/v1/leads/batch", {
-        leads: [{ name: "One", email: "one@b.co" }, { name: "Bad" }, { name: "Three", phone: "+14155550123" }],
+        leads: [
+          { name: "One", email: "one@b.co" },
+          { name: "Bad" },
+          { name: "Three", phone: "+14155550123" },
+        ],
       });
       assert.equal(res.status, 200, res.text);
       assert.equal(res.body.accepted, 2);
       assert.equal(res.body.results[1].ok, false);
       assert.equal(res.body.results[1].error.code, "invalid_lead");
       assert.ok(res.body.results[2].id);
-      const tooMany = await t.api("POST", "/v1/leads/batch", { leads: Array.from({ length: 1001 }, () => ({})) });
+      const tooMany = await t.api("POST", "/v1/leads/batch", {
+        leads: Array.from({ length: 1001 }, () => ({})),
+      });
       assert.equal(tooMany.status, 400);
     });
 
     test("list with cursor, and erase", async () => {
-      for (let i = 0; i < 5; i++) await t.api("POST", "/v1/leads", { name: `Page${i}`, email: `p${i}@page.test`, source: "pager" });
+      for (let i = 0; i < 5; i++)
+        await t.api("POST", "/v1/leads", { name: `Page${i}`, email: `p${i}@page.test`, source: "pager" });
       const p1 = await t.api("GET", "/v1/leads?source=pager&limit=3");
       assert.equal(p1.body.data.length, 3);
       const p2 = await t.api("GET", `/v1/leads?source=pager&limit=3&cursor=${p1.body.nextCursor}`);

@@ -25,7 +25,13 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get(
     "/v1/deliveries",
-    { schema: { tags: ["deliveries"], summary: "Deliveries, newest first", querystring: doc(deliveryListQuery) } },
+    {
+      schema: {
+        tags: ["deliveries"],
+        summary: "Deliveries, newest first",
+        querystring: doc(deliveryListQuery),
+      },
+    },
     async (req) => {
       const q = parseInput(deliveryListQuery, req.query);
       let query = db
@@ -44,16 +50,23 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
       }
       const rows = await query.execute();
       const page = rows.slice(0, q.limit);
-      return { data: page.map((r) => deliveryView(r)), nextCursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null };
+      return {
+        data: page.map((r) => deliveryView(r)),
+        nextCursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null,
+      };
     },
   );
 
-  app.get("/v1/deliveries/:id", { schema: { tags: ["deliveries"], summary: "A delivery with every attempt" } }, async (req) => {
-    const { id } = req.params as { id: string };
-    const [d] = await loadDeliveries(db, { id }, true);
-    if (!d) throw notFound("delivery", id);
-    return d;
-  });
+  app.get(
+    "/v1/deliveries/:id",
+    { schema: { tags: ["deliveries"], summary: "A delivery with every attempt" } },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const [d] = await loadDeliveries(db, { id }, true);
+      if (!d) throw notFound("delivery", id);
+      return d;
+    },
+  );
 
   app.post(
     "/v1/deliveries/:id/retry",
@@ -62,7 +75,13 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { id } = req.params as { id: string };
       const res = await db
         .updateTable("deliveries")
-        .set({ status: "pending", next_attempt_at: deps.now(), updated_at: deps.now(), lease_owner: null, lease_until: null })
+        .set({
+          status: "pending",
+          next_attempt_at: deps.now(),
+          updated_at: deps.now(),
+          lease_owner: null,
+          lease_until: null,
+        })
         .where("id", "=", id)
         .where("status", "in", ["failed", "retrying", "delivered", "pending"])
         .executeTakeFirst();
@@ -79,15 +98,28 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post(
     "/v1/deliveries/replay",
-    { schema: { tags: ["deliveries"], summary: "Send many deliveries again, by destination and status", body: doc(replaySchema) } },
+    {
+      schema: {
+        tags: ["deliveries"],
+        summary: "Send many deliveries again, by destination and status",
+        body: doc(replaySchema),
+      },
+    },
     async (req, reply) => {
       const body = parseInput(replaySchema, req.body ?? {});
       const now = deps.now();
       let q = db
         .updateTable("deliveries")
-        .set({ status: "pending", next_attempt_at: now, updated_at: now, lease_owner: null, lease_until: null })
+        .set({
+          status: "pending",
+          next_attempt_at: now,
+          updated_at: now,
+          lease_owner: null,
+          lease_until: null,
+        })
         .where("status", "in", body.status);
-      if (body.destination) q = q.where("destination_id", "=", (await deps.destinations.get(body.destination)).id);
+      if (body.destination)
+        q = q.where("destination_id", "=", (await deps.destinations.get(body.destination)).id);
       if (body.since) q = q.where("created_at", ">=", Date.parse(body.since));
       if (body.until) q = q.where("created_at", "<", Date.parse(body.until));
       const res = await q.executeTakeFirst();

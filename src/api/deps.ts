@@ -33,19 +33,31 @@ export interface ApiDeps {
 
 /** A zod schema as JSON Schema for the OpenAPI document (validation itself is `parseInput`). */
 export function doc(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { target: "openapi-3.0", io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+  return z.toJSONSchema(schema, { target: "openapi-3.0", io: "input", unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >;
 }
 
 /** Validates input with the same zod schema that documents it; `code` names what was wrong. */
-export function parseInput<T extends z.ZodType>(schema: T, input: unknown, code = "invalid_request"): z.infer<T> {
-  if (input === undefined || input === null) throw new AppError(400, "empty_body", "the body is empty; send a JSON object");
+export function parseInput<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+  code = "invalid_request",
+): z.infer<T> {
+  if (input === undefined || input === null)
+    throw new AppError(400, "empty_body", "the body is empty; send a JSON object");
   const r = schema.safeParse(input);
   if (!r.success) {
     throw new AppError(
       400,
       code,
       "the request is not valid",
-      r.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), message: i.message, code: i.code })),
+      r.error.issues.map((i) => ({
+        path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
+        message: i.message,
+        code: i.code,
+      })),
     );
   }
   return r.data;

@@ -32,37 +32,56 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const tags = ["destinations"];
   app.post(
     "/v1/destinations",
-    { schema: { tags, summary: "Create a destination (secrets are write-only)", body: doc(destinationCommonSchema) } },
+    {
+      schema: {
+        tags,
+        summary: "Create a destination (secrets are write-only)",
+        body: doc(destinationCommonSchema),
+      },
+    },
     async (req, reply) => {
-      if (req.body === undefined || req.body === null) throw new AppError(400, "empty_body", "the body is empty");
+      if (req.body === undefined || req.body === null)
+        throw new AppError(400, "empty_body", "the body is empty");
       return reply.code(201).send(await deps.destinations.create(req.body));
     },
   );
-  app.get("/v1/destinations", { schema: { tags, summary: "All destinations, secrets redacted" } }, async () => ({
-    data: await deps.destinations.list(),
-  }));
-  app.get("/v1/destinations/:id", { schema: { tags, summary: "One destination by id or name" } }, async (req) =>
-    deps.destinations.get((req.params as { id: string }).id),
+  app.get(
+    "/v1/destinations",
+    { schema: { tags, summary: "All destinations, secrets redacted" } },
+    async () => ({
+      data: await deps.destinations.list(),
+    }),
+  );
+  app.get(
+    "/v1/destinations/:id",
+    { schema: { tags, summary: "One destination by id or name" } },
+    async (req) => deps.destinations.get((req.params as { id: string }).id),
   );
   app.patch(
     "/v1/destinations/:id",
-    { schema: { tags, summary: "Change fields; secrets left out or sent as \"[redacted]\" are kept" } },
+    { schema: { tags, summary: 'Change fields; secrets left out or sent as "[redacted]" are kept' } },
     async (req) => {
-      if (req.body === undefined || req.body === null) throw new AppError(400, "empty_body", "the body is empty");
+      if (req.body === undefined || req.body === null)
+        throw new AppError(400, "empty_body", "the body is empty");
       return deps.destinations.update((req.params as { id: string }).id, req.body);
     },
   );
-  app.delete("/v1/destinations/:id", { schema: { tags, summary: "Delete a destination" } }, async (req, reply) => {
-    await deps.destinations.remove((req.params as { id: string }).id);
-    return reply.code(204).send();
-  });
+  app.delete(
+    "/v1/destinations/:id",
+    { schema: { tags, summary: "Delete a destination" } },
+    async (req, reply) => {
+      await deps.destinations.remove((req.params as { id: string }).id);
+      return reply.code(204).send();
+    },
+  );
 
   app.post(
     "/v1/destinations/:id/test",
     {
       schema: {
         tags,
-        summary: "Dry run: the auth handshake and the request that would be sent (redacted); send: true really sends",
+        summary:
+          "Dry run: the auth handshake and the request that would be sent (redacted); send: true really sends",
         body: doc(testSchema),
       },
     },
@@ -86,12 +105,17 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
         credentials: deps.credentials,
         dryRun: !body.send,
       });
-      const auth = r.exchanges.filter((e) => e.step.startsWith("auth"));
       const authFailed = r.outcome.kind !== "delivered" && r.outcome.code.startsWith("auth");
       return {
         destination: destination.name,
         sent: body.send,
-        auth: { type: destination.auth.type, ok: !authFailed, ...(authFailed && "message" in r.outcome ? { error: { code: r.outcome.code, message: r.outcome.message } } : {}) },
+        auth: {
+          type: destination.auth.type,
+          ok: !authFailed,
+          ...(authFailed && "message" in r.outcome
+            ? { error: { code: r.outcome.code, message: r.outcome.message } }
+            : {}),
+        },
         outcome: body.send ? r.outcome : authFailed ? r.outcome : { kind: "dry_run" },
         requests: r.exchanges,
         durationMs: r.durationMs,

@@ -7,10 +7,20 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, "empty_body", "the body is empty; send a JSON object"],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, "unsupported_media_type", "send Content-Type: application/json"],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, "invalid_json", "the body is not valid JSON"],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, "invalid_content_length", "Content-Length does not match the body"],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+    400,
+    "invalid_content_length",
+    "Content-Length does not match the body",
+  ],
 };
 
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, details: unknown[] = []) {
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  details: unknown[] = [],
+) {
   return reply.code(status).send({ error: { code, message, details } });
 }
 

@@ -19,14 +19,19 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
       schema: {
         tags: ["leads"],
         summary: "Accept one lead",
-        description: "Stored durably before 201 is returned. A repeated Idempotency-Key returns the first result with 200.",
+        description:
+          "Stored durably before 201 is returned. A repeated Idempotency-Key returns the first result with 200.",
         headers: { type: "object", properties: { "idempotency-key": { type: "string", maxLength: 200 } } },
         body: doc(leadInputSchema),
       },
     },
     async (req, reply) => {
       if (req.body === undefined || req.body === null) {
-        throw new AppError(400, "empty_body", "the body is empty; send a JSON object with at least name and email or phone");
+        throw new AppError(
+          400,
+          "empty_body",
+          "the body is empty; send a JSON object with at least name and email or phone",
+        );
       }
       const key = req.headers["idempotency-key"];
       const idempotencyKey = typeof key === "string" && key.length > 0 ? key.slice(0, 200) : undefined;
@@ -63,29 +68,48 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
 /** Reading and erasing leads: the `admin` scope. */
 export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const db = deps.kysely;
-  app.get("/v1/leads/:id", { schema: { tags: ["leads"], summary: "A lead with its deliveries and attempts" } }, async (req) => {
-    const { id } = req.params as { id: string };
-    const lead = await db.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
-    if (!lead) throw notFound("lead", id);
-    return { ...leadView(lead), deliveries: await loadDeliveries(db, { leadId: id }, true) };
-  });
+  app.get(
+    "/v1/leads/:id",
+    { schema: { tags: ["leads"], summary: "A lead with its deliveries and attempts" } },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const lead = await db.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
+      if (!lead) throw notFound("lead", id);
+      return { ...leadView(lead), deliveries: await loadDeliveries(db, { leadId: id }, true) };
+    },
+  );
 
   app.get(
     "/v1/leads",
-    { schema: { tags: ["leads"], summary: "Leads, newest first, with a cursor", querystring: doc(leadListQuery) } },
+    {
+      schema: {
+        tags: ["leads"],
+        summary: "Leads, newest first, with a cursor",
+        querystring: doc(leadListQuery),
+      },
+    },
     async (req) => {
       const q = parseInput(leadListQuery, req.query);
-      let query = db.selectFrom("leads").selectAll().orderBy("id", "desc").limit(q.limit + 1);
+      let query = db
+        .selectFrom("leads")
+        .selectAll()
+        .orderBy("id", "desc")
+        .limit(q.limit + 1);
       if (q.cursor) query = query.where("id", "<", q.cursor);
       if (q.source) query = query.where("source", "=", q.source);
       if (q.q) {
         const like = `%${q.q.toLowerCase().replace(/[%_]/g, "")}%`;
         const op = deps.db.caps.ilike ? "ilike" : "like";
-        query = query.where((eb) => eb.or([eb("name", op, like), eb("email", op, like), eb("phone", op, like)]));
+        query = query.where((eb) =>
+          eb.or([eb("name", op, like), eb("email", op, like), eb("phone", op, like)]),
+        );
       }
       const rows = await query.execute();
       const page = rows.slice(0, q.limit);
-      return { data: page.map(leadView), nextCursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null };
+      return {
+        data: page.map(leadView),
+        nextCursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null,
+      };
     },
   );
 
@@ -96,7 +120,11 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { id } = req.params as { id: string };
       const now = deps.now();
       const erased = await db.transaction().execute(async (trx) => {
-        const lead = await trx.selectFrom("leads").select(["id", "source"]).where("id", "=", id).executeTakeFirst();
+        const lead = await trx
+          .selectFrom("leads")
+          .select(["id", "source"])
+          .where("id", "=", id)
+          .executeTakeFirst();
         if (!lead) return false;
         await trx
           .updateTable("leads")
@@ -106,19 +134,24 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
             phone: null,
             idempotency_key: null,
             erased_at: now,
-            data: JSON.stringify({ name: "[erased]", ...(lead.source ? { source: lead.source } : {}), attributes: {}, enrichment: {} }),
+            data: JSON.stringify({
+              name: "[erased]",
+              ...(lead.source ? { source: lead.source } : {}),
+              attributes: {},
+              enrichment: {},
+            }),
           })
           .where("id", "=", id)
           .execute();
         await trx.updateTable("attempts").set({ exchanges: "[]" }).where("lead_id", "=", id).execute();
+        await trx.updateTable("deliveries").set({ result: null }).where("lead_id", "=", id).execute();
         await trx
           .updateTable("deliveries")
-          .set({ result: null })
-          .where("lead_id", "=", id)
-          .execute();
-        await trx
-          .updateTable("deliveries")
-          .set({ status: "failed", last_error: "lead_erased: the lead was erased before it was delivered", updated_at: now })
+          .set({
+            status: "failed",
+            last_error: "lead_erased: the lead was erased before it was delivered",
+            updated_at: now,
+          })
           .where("lead_id", "=", id)
           .where("status", "in", ["pending", "retrying", "blocked", "awaiting"])
           .execute();

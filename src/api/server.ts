@@ -1,7 +1,12 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, {
-  LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { Scope } from "../store/keys-repo.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import type { ApiDeps } from "./deps.ts";
@@ -30,7 +35,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   // JSON only (CSV imports add their own parser): anything else is 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`),
+  );
 
   await app.register(swagger, {
     openapi: {
@@ -38,7 +45,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
       info: {
         title: "leadpush",
         version: "1",
-        description: "Self-hosted lead push gateway. Errors are {\"error\": {\"code\", \"message\", \"details\"}} with a stable code.",
+        description:
+          'Self-hosted lead push gateway. Errors are {"error": {"code", "message", "details"}} with a stable code.',
       },
       components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer" } } },
       security: [{ apiKey: [] }],
@@ -52,7 +60,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     const header = req.headers.authorization;
     const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
     const scopes = token ? await deps.keys.verify(token) : undefined;
-    if (!scopes) return sendError(reply, 401, "unauthorized", "send a valid API key: Authorization: Bearer <key>");
+    if (!scopes)
+      return sendError(reply, 401, "unauthorized", "send a valid API key: Authorization: Bearer <key>");
     if (!scopes.includes("admin") && !scopes.includes(scope)) {
       return sendError(reply, 403, "forbidden", `this API key lacks the "${scope}" scope this call needs`);
     }

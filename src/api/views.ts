@@ -20,7 +20,10 @@ export function attemptView(a: AttemptsTable) {
   };
 }
 
-export function deliveryView(d: DeliveriesTable & { destination_name?: string | null }, attempts?: AttemptsTable[]) {
+export function deliveryView(
+  d: DeliveriesTable & { destination_name?: string | null },
+  attempts?: AttemptsTable[],
+) {
   const stored = d.result ? (JSON.parse(d.result) as { response?: unknown; state?: unknown }) : {};
   const [code, ...rest] = (d.last_error ?? "").split(": ");
   return {
@@ -52,7 +55,11 @@ export function leadView(l: LeadsTable) {
 }
 
 /** Deliveries with destination names and (optionally) their attempts. */
-export async function loadDeliveries(db: Kysely<Database>, where: { leadId?: string; id?: string }, withAttempts: boolean) {
+export async function loadDeliveries(
+  db: Kysely<Database>,
+  where: { leadId?: string; id?: string },
+  withAttempts: boolean,
+) {
   let q = db
     .selectFrom("deliveries")
     .leftJoin("destinations", "destinations.id", "deliveries.destination_id")
@@ -65,8 +72,17 @@ export async function loadDeliveries(db: Kysely<Database>, where: { leadId?: str
   const attempts = await db
     .selectFrom("attempts")
     .selectAll()
-    .where("delivery_id", "in", rows.map((r) => r.id))
+    .where(
+      "delivery_id",
+      "in",
+      rows.map((r) => r.id),
+    )
     .orderBy("number")
     .execute();
-  return rows.map((r) => deliveryView(r, attempts.filter((a) => a.delivery_id === r.id)));
+  return rows.map((r) =>
+    deliveryView(
+      r,
+      attempts.filter((a) => a.delivery_id === r.id),
+    ),
+  );
 }

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import type { AuthStrategy } from "./strategy.ts";
 
-const schema = z.object({ type: z.literal("basic"), username: z.string().min(1), password: z.string() }).strict();
+const schema = z
+  .object({ type: z.literal("basic"), username: z.string().min(1), password: z.string() })
+  .strict();
 
 export function basicHeader(username: string, password: string): string {
   return "Basic " + Buffer.from(`${username}:${password}`, "utf8").toString("base64");

@@ -6,7 +6,10 @@ import type { AuthStrategy } from "./strategy.ts";
 /** Every auth strategy, by `auth.type`. Adding one = one file + one line here. */
 export const AUTH_STRATEGIES: Readonly<Record<string, AuthStrategy<{ type: string }>>> = Object.freeze(
   Object.fromEntries(
-    ([noneAuth, basicAuth, staticKeyAuth] as unknown as AuthStrategy<{ type: string }>[]).map((s) => [s.type, s]),
+    ([noneAuth, basicAuth, staticKeyAuth] as unknown as AuthStrategy<{ type: string }>[]).map((s) => [
+      s.type,
+      s,
+    ]),
   ),
 );
 

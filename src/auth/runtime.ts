@@ -10,7 +10,8 @@ export interface CredentialStore {
   remove(destinationId: string): Promise<void>;
 }
 
-export type PrepareResult = { ok: true } | { ok: false; code: string; message: string; needsReconnect?: boolean };
+export type PrepareResult =
+  { ok: true } | { ok: false; code: string; message: string; needsReconnect?: boolean };
 
 export interface AuthSession {
   /** Gets a credential (cached, shared, refreshed ahead of expiry, single flight) and applies it. */
@@ -60,7 +61,12 @@ export class CredentialRuntime {
     this.#now = now;
   }
 
-  session(target: AuthTarget, strategy: AuthStrategy<{ type: string }>, http: HttpClient, redactor: Redactor): AuthSession {
+  session(
+    target: AuthTarget,
+    strategy: AuthStrategy<{ type: string }>,
+    http: HttpClient,
+    redactor: Redactor,
+  ): AuthSession {
     const needsToken = typeof strategy.obtain === "function";
     return {
       prepare: async (req) => {
@@ -74,7 +80,9 @@ export class CredentialRuntime {
         return { ok: true };
       },
       isRejection: (status, headers) =>
-        strategy.isRejection ? strategy.isRejection(status, headers) : status === 401 || (needsToken && status === 403),
+        strategy.isRejection
+          ? strategy.isRejection(status, headers)
+          : status === 401 || (needsToken && status === 403),
       invalidate: async () => {
         this.#cache.delete(target.id);
         await this.#store.remove(target.id);
@@ -108,7 +116,9 @@ export class CredentialRuntime {
     if (running) return running;
     const stale = cached as Cached | undefined;
     const previous = stale?.version === target.version ? stale.credential : undefined;
-    const p = this.#fetch(target, strategy, http, redactor, previous).finally(() => this.#inflight.delete(target.id));
+    const p = this.#fetch(target, strategy, http, redactor, previous).finally(() =>
+      this.#inflight.delete(target.id),
+    );
     this.#inflight.set(target.id, p);
     return p;
   }
@@ -144,7 +154,8 @@ export class CredentialRuntime {
     const now = this.#now();
     const expiresAt =
       credential.expiresAt ?? (target.auth.ttlSeconds ? now + target.auth.ttlSeconds * 1000 : undefined);
-    const refreshAt = expiresAt === undefined ? Number.MAX_SAFE_INTEGER : expiresAt - refreshMargin(expiresAt - now);
+    const refreshAt =
+      expiresAt === undefined ? Number.MAX_SAFE_INTEGER : expiresAt - refreshMargin(expiresAt - now);
     const cached: Cached = { version: target.version, credential, refreshAt };
     this.#cache.set(target.id, cached);
     await this.#store.save(target.id, this.#box.seal(JSON.stringify(cached)), expiresAt);

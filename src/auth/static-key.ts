@@ -5,7 +5,9 @@ const schema = z
   .object({
     type: z.literal("static_key"),
     /** The key fields, e.g. seed 002's `{ "vendor": "…", "vendory_key": "…" }`. */
-    fields: z.record(z.string().min(1), z.string()).refine((f) => Object.keys(f).length > 0, "at least one field"),
+    fields: z
+      .record(z.string().min(1), z.string())
+      .refine((f) => Object.keys(f).length > 0, "at least one field"),
     /** Where the fields go: `body` (default: form-encoded with the lead, as seed 002), `header` or `query`. */
     in: z.enum(["body", "header", "query"]).default("body"),
   })

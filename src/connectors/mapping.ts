@@ -13,9 +13,17 @@ function compile(expr: string, path: (string | number)[]): jsonata.Expression {
     return jsonata(expr);
   } catch (err) {
     const e = err as { message?: string; position?: number };
-    throw new AppError(400, "invalid_mapping", `JSONata expression does not compile: ${e.message ?? String(err)}`, [
-      { path, message: `${e.message ?? "syntax error"}${e.position !== undefined ? ` at ${e.position}` : ""}` },
-    ]);
+    throw new AppError(
+      400,
+      "invalid_mapping",
+      `JSONata expression does not compile: ${e.message ?? String(err)}`,
+      [
+        {
+          path,
+          message: `${e.message ?? "syntax error"}${e.position !== undefined ? ` at ${e.position}` : ""}`,
+        },
+      ],
+    );
   }
 }
 
@@ -23,7 +31,11 @@ function compile(expr: string, path: (string | number)[]): jsonata.Expression {
  * `mapping` is a JSONata expression, or an object whose values are JSONata expressions (one per
  * payload field; fields evaluating to undefined are left out). Compiled once per destination version.
  */
-export function compileMapping(spec: MappingSpec | undefined, fallback: (input: Record<string, unknown>) => unknown, path: (string | number)[] = ["mapping"]): Mapping {
+export function compileMapping(
+  spec: MappingSpec | undefined,
+  fallback: (input: Record<string, unknown>) => unknown,
+  path: (string | number)[] = ["mapping"],
+): Mapping {
   if (spec === undefined) return { render: (input) => Promise.resolve(fallback(input)) };
   if (typeof spec === "string") {
     const expr = compile(spec, path);

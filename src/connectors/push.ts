@@ -40,7 +40,13 @@ export function classify(res: HttpResponse): Outcome {
   const message = `client answered ${status}`;
   if (RETRYABLE.has(status) || status >= 500) {
     const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
-    return { kind: "retry", code: `http_${status}`, message, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    return {
+      kind: "retry",
+      code: `http_${status}`,
+      message,
+      status,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
   }
   return { kind: "failed", code: `http_${status}`, message, status };
 }

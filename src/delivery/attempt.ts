@@ -52,11 +52,21 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     leadId: input.leadId,
     deliveryId: input.deliveryId,
     attempt: input.attempt,
-    destination: { id: destination.id, name: destination.name, timeoutMs: destination.timeoutMs, config: destination.connectorConfig },
+    destination: {
+      id: destination.id,
+      name: destination.name,
+      timeoutMs: destination.timeoutMs,
+      config: destination.connectorConfig,
+    },
     mapping: destination.mapping ?? { render: (i) => Promise.resolve(defaultPayload(i)) },
     http,
     auth: input.credentials.session(
-      { id: destination.id, version: destination.version, auth: destination.auth, timeoutMs: destination.timeoutMs },
+      {
+        id: destination.id,
+        version: destination.version,
+        auth: destination.auth,
+        timeoutMs: destination.timeoutMs,
+      },
       destination.strategy,
       http,
       redactor,
@@ -76,7 +86,11 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   return { outcome, exchanges, state, durationMs: Math.round(performance.now() - t0) };
 }
 
-function dryRunClient(real: HttpClient, redactor: ReturnType<typeof createRedactor>, exchanges: Exchange[]): HttpClient {
+function dryRunClient(
+  real: HttpClient,
+  redactor: ReturnType<typeof createRedactor>,
+  exchanges: Exchange[],
+): HttpClient {
   return {
     send(req, opts) {
       const step = opts.step ?? "push";
@@ -86,10 +100,15 @@ function dryRunClient(real: HttpClient, redactor: ReturnType<typeof createRedact
         method: req.method,
         url: redactor.text(req.url),
         requestHeaders: redactor.headers(req.headers),
-        requestBody: redactor.text(typeof req.body === "string" ? req.body : JSON.stringify(req.body ?? null)),
+        requestBody: redactor.text(
+          typeof req.body === "string" ? req.body : JSON.stringify(req.body ?? null),
+        ),
         durationMs: 0,
       });
-      return Promise.resolve({ ok: false, error: { code: "dry_run", message: "dry run: the request was not sent" } });
+      return Promise.resolve({
+        ok: false,
+        error: { code: "dry_run", message: "dry run: the request was not sent" },
+      });
     },
   };
 }

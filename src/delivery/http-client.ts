@@ -67,14 +67,20 @@ export function encodeForm(body: unknown): string {
   return params.toString();
 }
 
-export function encodeBody(req: OutboundRequest): { body: string | undefined; contentType: string | undefined } {
+export function encodeBody(req: OutboundRequest): {
+  body: string | undefined;
+  contentType: string | undefined;
+} {
   switch (req.contentType) {
     case "json":
       return { body: JSON.stringify(req.body ?? null), contentType: "application/json" };
     case "form":
       return { body: encodeForm(req.body), contentType: "application/x-www-form-urlencoded" };
     case "raw":
-      return { body: typeof req.body === "string" ? req.body : String(req.body ?? ""), contentType: undefined };
+      return {
+        body: typeof req.body === "string" ? req.body : String(req.body ?? ""),
+        contentType: undefined,
+      };
     case "none":
       return { body: undefined, contentType: undefined };
     default: {
@@ -128,7 +134,10 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
       if (err) return cb(err);
       const bad = addresses.find((a) => isPrivateAddress(a.address));
-      if (bad) return cb(Object.assign(new Error(`${hostname} resolves to a private address`), { code: "EPRIVATE" }));
+      if (bad)
+        return cb(
+          Object.assign(new Error(`${hostname} resolves to a private address`), { code: "EPRIVATE" }),
+        );
       const all = (options as { all?: boolean }).all;
       const first = addresses[0];
       if (all) return cb(null, addresses);
@@ -146,7 +155,13 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     if (!opts.allowPrivateNetworks) {
       const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
       if (isPrivateAddress(host) || host === "localhost") {
-        return { ok: false, error: { code: "blocked_address", message: `${host} is a private address (LEADPUSH_ALLOW_PRIVATE_NETWORKS=false)` } };
+        return {
+          ok: false,
+          error: {
+            code: "blocked_address",
+            message: `${host} is a private address (LEADPUSH_ALLOW_PRIVATE_NETWORKS=false)`,
+          },
+        };
       }
     }
     const { body, contentType } = encodeBody(req);
@@ -187,11 +202,18 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     } catch (err) {
       const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
       if (e.name === "TimeoutError" || e.name === "AbortError") {
-        return { ok: false, error: { code: "timeout", message: `no complete answer within ${timeoutMs} ms` } };
+        return {
+          ok: false,
+          error: { code: "timeout", message: `no complete answer within ${timeoutMs} ms` },
+        };
       }
       const code = e.code ?? e.cause?.code;
-      if (code === "EPRIVATE") return { ok: false, error: { code: "blocked_address", message: String(e.message) } };
-      return { ok: false, error: { code: "network_error", message: `${code ?? e.name ?? "error"}: ${e.message ?? ""}`.trim() } };
+      if (code === "EPRIVATE")
+        return { ok: false, error: { code: "blocked_address", message: String(e.message) } };
+      return {
+        ok: false,
+        error: { code: "network_error", message: `${code ?? e.name ?? "error"}: ${e.message ?? ""}`.trim() },
+      };
     }
   }
 

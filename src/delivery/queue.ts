@@ -85,12 +85,19 @@ export interface Completion {
  * state. A delivery whose lease was taken over by another worker is not overwritten (its attempt
  * is still logged: it happened).
  */
-export async function completeMany(db: Kysely<Database>, items: Completion[], now: number): Promise<Completion[]> {
+export async function completeMany(
+  db: Kysely<Database>,
+  items: Completion[],
+  now: number,
+): Promise<Completion[]> {
   if (items.length === 0) return [];
   return db.transaction().execute(async (trx) => {
     const applied: Completion[] = [];
     for (let c = 0; c < items.length; c += 400) {
-      await trx.insertInto("attempts").values(items.slice(c, c + 400).map((i) => i.attempt)).execute();
+      await trx
+        .insertInto("attempts")
+        .values(items.slice(c, c + 400).map((i) => i.attempt))
+        .execute();
     }
     for (const i of items) {
       const res = await trx
@@ -113,11 +120,19 @@ export async function completeMany(db: Kysely<Database>, items: Completion[], no
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) > 0) applied.push(i);
       if (i.enrichment) {
-        const row = await trx.selectFrom("leads").select("data").where("id", "=", i.leadId).executeTakeFirst();
+        const row = await trx
+          .selectFrom("leads")
+          .select("data")
+          .where("id", "=", i.leadId)
+          .executeTakeFirst();
         if (row) {
           const lead = JSON.parse(row.data) as { enrichment?: Record<string, unknown> };
           lead.enrichment = { ...lead.enrichment, [i.enrichment.name]: i.enrichment.value };
-          await trx.updateTable("leads").set({ data: JSON.stringify(lead) }).where("id", "=", i.leadId).execute();
+          await trx
+            .updateTable("leads")
+            .set({ data: JSON.stringify(lead) })
+            .where("id", "=", i.leadId)
+            .execute();
         }
       }
     }

@@ -12,7 +12,14 @@ import type { Database } from "../store/schema.ts";
 import { newId } from "../util/ids.ts";
 import { runAttempt } from "./attempt.ts";
 import type { Exchange, Transport } from "./http-client.ts";
-import { claimDue, type ClaimedRow, type Completion, completeMany, nextDueAt, releaseLeases } from "./queue.ts";
+import {
+  claimDue,
+  type ClaimedRow,
+  type Completion,
+  completeMany,
+  nextDueAt,
+  releaseLeases,
+} from "./queue.ts";
 import { nextRetryDelay } from "./schedule.ts";
 
 export interface WorkerOptions {
@@ -24,11 +31,6 @@ export interface WorkerOptions {
   idleCheckMs?: number;
   /** While a destination waits for an OAuth reconnect, look again this often. */
   blockedRecheckMs?: number;
-}
-
-interface Job {
-  row: ClaimedRow;
-  destination: ResolvedDestination;
 }
 
 /** Keeps the `result` column: the client's answer and a connector's state between attempts. */
@@ -194,7 +196,8 @@ export class Worker {
       .catch((err: unknown) => this.#log.error({ err, delivery: row.id }, "delivery crashed"))
       .finally(() => {
         this.#inflight.delete(row.id);
-        if (destination) this.#perDestination.set(destination.id, (this.#perDestination.get(destination.id) ?? 1) - 1);
+        if (destination)
+          this.#perDestination.set(destination.id, (this.#perDestination.get(destination.id) ?? 1) - 1);
         this.wake();
       });
     this.#inflight.set(row.id, p);
@@ -205,7 +208,11 @@ export class Worker {
     const attempt = row.attempts + 1;
     const stored: StoredResult = row.result ? (JSON.parse(row.result) as StoredResult) : {};
     if (!destination) {
-      const outcome: Outcome = { kind: "failed", code: "destination_deleted", message: "the destination no longer exists" };
+      const outcome: Outcome = {
+        kind: "failed",
+        code: "destination_deleted",
+        message: "the destination no longer exists",
+      };
       this.#complete(row, undefined, attempt, outcome, [], stored.state ?? {}, stored, started, 0);
       return;
     }
@@ -220,7 +227,10 @@ export class Worker {
       credentials: this.#credentials,
     });
     if (r.outcome.kind === "retry" && r.outcome.code === "internal_error") {
-      this.#log.error({ delivery: row.id, destination: destination.name, message: r.outcome.message }, "connector threw");
+      this.#log.error(
+        { delivery: row.id, destination: destination.name, message: r.outcome.message },
+        "connector threw",
+      );
     }
     this.#complete(row, destination, attempt, r.outcome, r.exchanges, r.state, stored, started, r.durationMs);
   }
@@ -253,7 +263,9 @@ export class Worker {
         break;
       case "retry": {
         code = outcome.code;
-        const delay = destination ? nextRetryDelay(attempt, destination.retry, outcome.retryAfterMs) : undefined;
+        const delay = destination
+          ? nextRetryDelay(attempt, destination.retry, outcome.retryAfterMs)
+          : undefined;
         if (delay === undefined) status = "failed";
         else {
           status = "retrying";
@@ -274,7 +286,8 @@ export class Worker {
       }
     }
     const last = exchanges[exchanges.length - 1];
-    const lastStatus = "status" in outcome && outcome.status !== undefined ? outcome.status : (last?.status ?? null);
+    const lastStatus =
+      "status" in outcome && outcome.status !== undefined ? outcome.status : (last?.status ?? null);
     const message = "message" in outcome ? outcome.message : null;
     const completion: Completion = {
       deliveryId: row.id,

@@ -19,20 +19,53 @@ export const destinationCommonSchema = z
       .describe("Unique name; usable instead of the id in URLs."),
     connector: z.string().describe(`One of: ${Object.keys(CONNECTORS).join(", ")}.`),
     enabled: z.boolean().default(true),
-    auth: z.looseObject({ type: z.string() }).optional().describe(`Auth config; type one of: ${Object.keys(AUTH_STRATEGIES).join(", ")}.`),
-    mapping: z.union([z.string(), z.record(z.string(), z.string())]).optional().describe("JSONata: one expression, or one per payload field."),
-    filter: z.string().optional().describe("JSONata boolean over the lead: which leads this destination gets."),
-    timeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe("Whole-request timeout of every push and auth request."),
+    auth: z
+      .looseObject({ type: z.string() })
+      .optional()
+      .describe(`Auth config; type one of: ${Object.keys(AUTH_STRATEGIES).join(", ")}.`),
+    mapping: z
+      .union([z.string(), z.record(z.string(), z.string())])
+      .optional()
+      .describe("JSONata: one expression, or one per payload field."),
+    filter: z
+      .string()
+      .optional()
+      .describe("JSONata boolean over the lead: which leads this destination gets."),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(10_000)
+      .describe("Whole-request timeout of every push and auth request."),
     retry: z
       .object({
-        delaysMs: z.array(z.number().int().min(0).max(7 * 86400e3)).max(50).default(DEFAULT_RETRY_DELAYS_MS),
+        delaysMs: z
+          .array(
+            z
+              .number()
+              .int()
+              .min(0)
+              .max(7 * 86400e3),
+          )
+          .max(50)
+          .default(DEFAULT_RETRY_DELAYS_MS),
         jitter: z.number().min(0).max(1).default(0.2),
       })
       .strict()
       .default({ delaysMs: DEFAULT_RETRY_DELAYS_MS, jitter: 0.2 })
       .describe("Delays between attempts; attempts = delays + 1. Jitter is a fraction of each delay."),
-    concurrency: z.number().int().min(1).max(1000).default(16).describe("Pushes in flight at once, per worker process."),
-    after: z.array(z.string()).default([]).describe("Names of destinations whose delivery of the same lead must finish first."),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(16)
+      .describe("Pushes in flight at once, per worker process."),
+    after: z
+      .array(z.string())
+      .default([])
+      .describe("Names of destinations whose delivery of the same lead must finish first."),
   })
   .loose();
 
@@ -65,7 +98,8 @@ function issues(err: z.ZodError, prefix: (string | number)[] = []): ErrorDetail[
   }));
 }
 
-const invalid = (message: string, details: ErrorDetail[]) => new AppError(400, "invalid_destination", message, details);
+const invalid = (message: string, details: ErrorDetail[]) =>
+  new AppError(400, "invalid_destination", message, details);
 
 /** Validates a whole destination document (after merging a PATCH). Throws `invalid_destination`. */
 export function validateDestination(input: unknown): DestinationSpec {
@@ -94,7 +128,8 @@ export function validateDestination(input: unknown): DestinationSpec {
     ]);
   }
   const auth = strategy.schema.safeParse(authInput);
-  if (!auth.success) throw invalid(`not a valid "${strategy.type}" auth config`, issues(auth.error, ["auth"]));
+  if (!auth.success)
+    throw invalid(`not a valid "${strategy.type}" auth config`, issues(auth.error, ["auth"]));
   const { auth: _a, ...commonFields } = common.data;
   const commonOnly = Object.fromEntries(Object.entries(commonFields).filter(([k]) => COMMON_KEYS.has(k)));
   // Compile once here so a broken expression is a 400 now, not a failure per lead later.
@@ -111,7 +146,10 @@ export function validateDestination(input: unknown): DestinationSpec {
 export function secretPaths(connectorName: string, authType: string): string[][] {
   const conn = findConnector(connectorName);
   const strategy = authStrategy(authType);
-  return [...(conn?.secretFields ?? []).map((f) => [f]), ...(strategy?.secretFields ?? []).map((f) => ["auth", f])];
+  return [
+    ...(conn?.secretFields ?? []).map((f) => [f]),
+    ...(strategy?.secretFields ?? []).map((f) => ["auth", f]),
+  ];
 }
 
 /** Splits a destination document into its public part and its secrets (by path). */
@@ -129,7 +167,10 @@ export function splitSecrets(doc: Record<string, unknown>, paths: string[][]) {
   return { plain, secrets };
 }
 
-export function joinSecrets(plain: Record<string, unknown>, secrets: Record<string, unknown>): Record<string, unknown> {
+export function joinSecrets(
+  plain: Record<string, unknown>,
+  secrets: Record<string, unknown>,
+): Record<string, unknown> {
   const doc = structuredClone(plain);
   for (const [joined, value] of Object.entries(secrets)) {
     const path = joined.split(".");
@@ -140,7 +181,10 @@ export function joinSecrets(plain: Record<string, unknown>, secrets: Record<stri
 }
 
 /** The public view of secrets: present, but every value replaced by "[redacted]". */
-export function redactSecrets(plain: Record<string, unknown>, secrets: Record<string, unknown>): Record<string, unknown> {
+export function redactSecrets(
+  plain: Record<string, unknown>,
+  secrets: Record<string, unknown>,
+): Record<string, unknown> {
   const masked = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, mask(v)]));
   return joinSecrets(plain, masked);
 }
@@ -155,7 +199,14 @@ function mask(v: unknown): unknown {
 /** A PATCH body merged over the stored document; "[redacted]" values keep what was stored. */
 export function mergePatch(current: unknown, patch: unknown): unknown {
   if (patch === REDACTED) return current;
-  if (patch && typeof patch === "object" && !Array.isArray(patch) && current && typeof current === "object" && !Array.isArray(current)) {
+  if (
+    patch &&
+    typeof patch === "object" &&
+    !Array.isArray(patch) &&
+    current &&
+    typeof current === "object" &&
+    !Array.isArray(current)
+  ) {
     const out: Record<string, unknown> = { ...(current as Record<string, unknown>) };
     for (const [k, v] of Object.entries(patch)) {
       if (v === null) delete out[k];
@@ -166,7 +217,11 @@ export function mergePatch(current: unknown, patch: unknown): unknown {
   return patch;
 }
 
-function walk(obj: Record<string, unknown>, path: string[], create = false): Record<string, unknown> | undefined {
+function walk(
+  obj: Record<string, unknown>,
+  path: string[],
+  create = false,
+): Record<string, unknown> | undefined {
   let cur: Record<string, unknown> = obj;
   for (const key of path) {
     let next = cur[key];

@@ -49,8 +49,17 @@ export class DestinationService {
     const spec = validateDestination(input);
     const doc = toDocument(spec);
     const now = this.#now();
-    const existing = await this.#db.selectFrom("destinations").select("id").where("name", "=", spec.common.name).executeTakeFirst();
-    if (existing) throw new AppError(409, "destination_exists", `a destination named "${spec.common.name}" already exists`);
+    const existing = await this.#db
+      .selectFrom("destinations")
+      .select("id")
+      .where("name", "=", spec.common.name)
+      .executeTakeFirst();
+    if (existing)
+      throw new AppError(
+        409,
+        "destination_exists",
+        `a destination named "${spec.common.name}" already exists`,
+      );
     const row = { id: newId(), ...this.#seal(doc), state: "active", created_at: now, updated_at: now };
     await this.#db.insertInto("destinations").values(row).execute();
     this.#invalidate(row.id);
@@ -64,8 +73,17 @@ export class DestinationService {
     const spec = validateDestination(merged);
     const doc = toDocument(spec);
     if (spec.common.name !== row.name) {
-      const clash = await this.#db.selectFrom("destinations").select("id").where("name", "=", spec.common.name).executeTakeFirst();
-      if (clash) throw new AppError(409, "destination_exists", `a destination named "${spec.common.name}" already exists`);
+      const clash = await this.#db
+        .selectFrom("destinations")
+        .select("id")
+        .where("name", "=", spec.common.name)
+        .executeTakeFirst();
+      if (clash)
+        throw new AppError(
+          409,
+          "destination_exists",
+          `a destination named "${spec.common.name}" already exists`,
+        );
     }
     const updated = { ...row, ...this.#seal(doc), updated_at: Math.max(this.#now(), row.updated_at + 1) };
     await this.#db.updateTable("destinations").set(updated).where("id", "=", row.id).execute();
@@ -151,7 +169,10 @@ export class DestinationService {
       connectorConfig: spec.connectorConfig,
       strategy,
       auth: spec.auth,
-      mapping: spec.common.mapping === undefined ? undefined : compileMapping(spec.common.mapping as MappingSpec, () => undefined),
+      mapping:
+        spec.common.mapping === undefined
+          ? undefined
+          : compileMapping(spec.common.mapping as MappingSpec, () => undefined),
       filter: compileFilter(spec.common.filter),
       timeoutMs: spec.common.timeoutMs,
       retry: spec.common.retry,
@@ -191,7 +212,12 @@ export class DestinationService {
 
   /** The full stored document, secrets in clear. */
   #document(row: DestinationsTable): Record<string, unknown> {
-    const plain = { name: row.name, connector: row.connector, enabled: row.enabled === 1, ...(JSON.parse(row.config) as object) };
+    const plain = {
+      name: row.name,
+      connector: row.connector,
+      enabled: row.enabled === 1,
+      ...(JSON.parse(row.config) as object),
+    };
     const secrets = row.secrets ? (JSON.parse(this.#box.open(row.secrets)) as Record<string, unknown>) : {};
     return joinSecrets(plain, secrets);
   }

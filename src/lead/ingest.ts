@@ -6,7 +6,8 @@ import type { Database } from "../store/schema.ts";
 import { AppError, type ErrorDetail } from "../util/errors.ts";
 import { type Lead, parseLead } from "./lead.ts";
 
-export type ItemResult = { ok: true; result: IngestResult } | { ok: false; code: string; message: string; details: ErrorDetail[] };
+export type ItemResult =
+  { ok: true; result: IngestResult } | { ok: false; code: string; message: string; details: ErrorDetail[] };
 
 interface Pending {
   item: NewLead;

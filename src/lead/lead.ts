@@ -39,7 +39,10 @@ export const leadInputSchema = z
     context: z.string().max(10_000).optional(),
     additionalInformation: z.string().max(10_000).optional(),
     externalId: idLike.optional(),
-    attributes: z.record(z.string(), z.unknown()).optional().describe("Anything else; unknown top-level fields land here."),
+    attributes: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("Anything else; unknown top-level fields land here."),
   })
   .meta({
     description:
@@ -65,7 +68,10 @@ export type LeadParse = { ok: true; lead: Lead } | { ok: false; details: ErrorDe
 
 export function parseLead(body: unknown, defaultRegion: string): LeadParse {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    return { ok: false, details: [{ path: [], message: "a lead must be a JSON object", code: "invalid_type" }] };
+    return {
+      ok: false,
+      details: [{ path: [], message: "a lead must be a JSON object", code: "invalid_type" }],
+    };
   }
   const canonical: Record<string, unknown> = {};
   const extra: Record<string, unknown> = {};
@@ -95,13 +101,21 @@ export function parseLead(body: unknown, defaultRegion: string): LeadParse {
   if (input.phone !== undefined && input.phone !== "") {
     const number = parsePhoneNumberFromString(input.phone, defaultRegion as CountryCode);
     if (!number || !number.isPossible()) {
-      details.push({ path: ["phone"], message: `"${input.phone}" is not a possible phone number`, code: "invalid_phone" });
+      details.push({
+        path: ["phone"],
+        message: `"${input.phone}" is not a possible phone number`,
+        code: "invalid_phone",
+      });
     } else {
       phone = number.number;
     }
   }
   if (input.email === undefined && phone === undefined && details.length === 0) {
-    details.push({ path: ["email"], message: "at least one of email or phone is required", code: "missing_contact" });
+    details.push({
+      path: ["email"],
+      message: "at least one of email or phone is required",
+      code: "missing_contact",
+    });
   }
   if (details.length > 0) return { ok: false, details };
   const { attributes, phone: _p, ...rest } = input;
@@ -116,5 +130,10 @@ function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], 
 
 /** Fields that identify a person: removed by `DELETE /v1/leads/:id`. */
 export function eraseLead(lead: Lead): Lead {
-  return { name: "[erased]", attributes: {}, enrichment: {}, ...(lead.source ? { source: lead.source } : {}) };
+  return {
+    name: "[erased]",
+    attributes: {},
+    enrichment: {},
+    ...(lead.source ? { source: lead.source } : {}),
+  };
 }

@@ -28,7 +28,9 @@ export function createSimulators() {
   };
 }
 
-export async function startSandbox(opts: { port?: number; host?: string } = {}): Promise<Sandbox & ReturnType<typeof createSimulators>> {
+export async function startSandbox(
+  opts: { port?: number; host?: string } = {},
+): Promise<Sandbox & ReturnType<typeof createSimulators>> {
   const sims = createSimulators();
   const app = Fastify({ logger: false, bodyLimit: 10 * 1024 * 1024 });
   for (const sim of Object.values(sims) as Simulator[]) {

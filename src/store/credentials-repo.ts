@@ -18,7 +18,9 @@ export function credentialStore(db: Kysely<Database>): CredentialStore {
       await db
         .insertInto("credentials")
         .values({ destination_id: destinationId, data, expires_at: expiresAt ?? null, updated_at: now })
-        .onConflict((oc) => oc.column("destination_id").doUpdateSet({ data, expires_at: expiresAt ?? null, updated_at: now }))
+        .onConflict((oc) =>
+          oc.column("destination_id").doUpdateSet({ data, expires_at: expiresAt ?? null, updated_at: now }),
+        )
         .execute();
     },
     async remove(destinationId) {

@@ -58,7 +58,11 @@ function openSqliteDb(path: string): Db {
     notifyWork: () => Promise.resolve(),
     listenWork: () => Promise.resolve(() => Promise.resolve()),
     ping: async () => {
-      await kysely.selectFrom("leadpush_migrations" as never).select((eb) => eb.lit(1).as("one")).limit(1).execute();
+      await kysely
+        .selectFrom("leadpush_migrations" as never)
+        .select((eb) => eb.lit(1).as("one"))
+        .limit(1)
+        .execute();
     },
     close: () => kysely.destroy(),
   };

@@ -19,7 +19,10 @@ export class ApiKeys {
     this.#adminToken = adminToken;
   }
 
-  async create(name: string, scopes: Scope[]): Promise<{ id: string; key: string; name: string; scopes: Scope[] }> {
+  async create(
+    name: string,
+    scopes: Scope[],
+  ): Promise<{ id: string; key: string; name: string; scopes: Scope[] }> {
     const key = `lp_${randomBytes(24).toString("base64url")}`;
     const id = newId();
     await this.#db
@@ -39,7 +42,10 @@ export class ApiKeys {
   }
 
   async count(): Promise<number> {
-    const row = await this.#db.selectFrom("api_keys").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom("api_keys")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .executeTakeFirst();
     return Number(row?.n ?? 0);
   }
 
@@ -56,7 +62,11 @@ export class ApiKeys {
   }
 
   async revoke(id: string): Promise<boolean> {
-    const res = await this.#db.updateTable("api_keys").set({ revoked_at: Date.now() }).where("id", "=", id).executeTakeFirst();
+    const res = await this.#db
+      .updateTable("api_keys")
+      .set({ revoked_at: Date.now() })
+      .where("id", "=", id)
+      .executeTakeFirst();
     this.#cache.clear();
     return Number(res.numUpdatedRows) > 0;
   }

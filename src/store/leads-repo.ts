@@ -23,7 +23,11 @@ const CHUNK = 400;
  * Writes many leads and their deliveries in one transaction (group commit). Leads whose
  * idempotency key already exists are not written; the earlier lead is returned for them.
  */
-export async function insertLeads(db: Kysely<Database>, items: NewLead[], now: number): Promise<IngestResult[]> {
+export async function insertLeads(
+  db: Kysely<Database>,
+  items: NewLead[],
+  now: number,
+): Promise<IngestResult[]> {
   return db.transaction().execute(async (trx) => {
     const results: (IngestResult | undefined)[] = new Array(items.length);
     const firstByKey = new Map<string, number>();
@@ -86,7 +90,10 @@ export async function insertLeads(db: Kysely<Database>, items: NewLead[], now: n
       results[i] = { id: row.id, created: true, deliveries };
     });
     for (let c = 0; c < deliveryRows.length; c += CHUNK) {
-      await trx.insertInto("deliveries").values(deliveryRows.slice(c, c + CHUNK)).execute();
+      await trx
+        .insertInto("deliveries")
+        .values(deliveryRows.slice(c, c + CHUNK))
+        .execute();
     }
     // Repeats (same key earlier in this batch, or already stored): answer with the first lead.
     for (let i = 0; i < items.length; i++) {
@@ -99,7 +106,11 @@ export async function insertLeads(db: Kysely<Database>, items: NewLead[], now: n
 }
 
 async function existingByKey(trx: Transaction<Database>, key: string): Promise<IngestResult> {
-  const lead = await trx.selectFrom("leads").select("id").where("idempotency_key", "=", key).executeTakeFirstOrThrow();
+  const lead = await trx
+    .selectFrom("leads")
+    .select("id")
+    .where("idempotency_key", "=", key)
+    .executeTakeFirstOrThrow();
   const deliveries = await trx
     .selectFrom("deliveries")
     .innerJoin("destinations", "destinations.id", "deliveries.destination_id")
@@ -112,7 +123,11 @@ async function existingByKey(trx: Transaction<Database>, key: string): Promise<I
 
 export async function findLeadIdByKey(db: Kysely<Database>, key: string): Promise<IngestResult | undefined> {
   return db.transaction().execute(async (trx) => {
-    const lead = await trx.selectFrom("leads").select("id").where("idempotency_key", "=", key).executeTakeFirst();
+    const lead = await trx
+      .selectFrom("leads")
+      .select("id")
+      .where("idempotency_key", "=", key)
+      .executeTakeFirst();
     return lead ? existingByKey(trx, key) : undefined;
   });
 }

@@ -40,7 +40,9 @@ export function createRedactor(initial: Iterable<string> = []): Redactor {
       changed = true;
     }
     if (changed) {
-      const parts = [...secrets].sort((a, b) => b.length - a.length).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+      const parts = [...secrets]
+        .sort((a, b) => b.length - a.length)
+        .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
       pattern = new RegExp(parts.join("|"), "g");
     }
   };
@@ -51,7 +53,8 @@ export function createRedactor(initial: Iterable<string> = []): Redactor {
     text,
     headers(h) {
       const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(h)) out[k] = SECRET_HEADERS.has(k.toLowerCase()) ? REDACTED : text(v);
+      for (const [k, v] of Object.entries(h))
+        out[k] = SECRET_HEADERS.has(k.toLowerCase()) ? REDACTED : text(v);
       return out;
     },
   };

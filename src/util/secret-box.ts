@@ -28,10 +28,13 @@ export function createSecretBox(key: Buffer): SecretBox {
     },
     open(sealed) {
       const [v, iv, tag, ct] = sealed.split(".");
-      if (v !== "v1" || !iv || !tag || ct === undefined) throw new Error("sealed secret has an unknown format");
+      if (v !== "v1" || !iv || !tag || ct === undefined)
+        throw new Error("sealed secret has an unknown format");
       const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
       decipher.setAuthTag(Buffer.from(tag, "base64url"));
-      return Buffer.concat([decipher.update(Buffer.from(ct, "base64url")), decipher.final()]).toString("utf8");
+      return Buffer.concat([decipher.update(Buffer.from(ct, "base64url")), decipher.final()]).toString(
+        "utf8",
+      );
     },
   };
 }

@@ -15,10 +15,16 @@ export const BACKENDS: Backend[] = ["sqlite", "postgres"];
 export const PG_ADMIN_URL = process.env.LEADPUSH_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 /** A fresh database per call: a temp SQLite file, or a new Postgres database (dropped by `drop`). */
-export async function freshDatabase(backend: Backend): Promise<{ url: string; dir: string; drop(): Promise<void> }> {
+export async function freshDatabase(
+  backend: Backend,
+): Promise<{ url: string; dir: string; drop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "leadpush-test-"));
   if (backend === "sqlite") {
-    return { url: `file:${join(dir, "test.db")}`, dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      url: `file:${join(dir, "test.db")}`,
+      dir,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const name = `lp_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
@@ -47,7 +53,12 @@ export interface TestApp {
   url: string;
   /** Everything the app logged (JSON lines), for secret scans. */
   logs: string[];
-  api(method: string, path: string, body?: unknown, opts?: { key?: string | null; headers?: Record<string, string> }): Promise<{
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { key?: string | null; headers?: Record<string, string> },
+  ): Promise<{
     status: number;
     body: any;
     text: string;
@@ -98,7 +109,11 @@ export async function startApp(
         payload = typeof body === "string" ? body : JSON.stringify(body);
         headers["content-type"] ??= "application/json";
       }
-      const res = await fetch(url + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+      const res = await fetch(url + path, {
+        method,
+        headers,
+        ...(payload !== undefined ? { body: payload } : {}),
+      });
       const text = await res.text();
       let parsed: unknown;
       try {
@@ -116,7 +131,11 @@ export async function startApp(
 }
 
 /** Polls `check` until it returns a truthy value or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {
