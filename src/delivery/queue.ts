@@ -51,13 +51,24 @@ export async function claimDue(
   return claimed.map((c) => ({ ...c, lead_data: byId.get(c.lead_id) ?? "{}" }));
 }
 
-/** The earliest time something becomes due (for the worker's next timer), or undefined. */
-export async function nextDueAt(db: Kysely<Database>): Promise<number | undefined> {
-  const row = await db
+/**
+ * The earliest time a delivery this worker could claim becomes due (a leased row counts from its
+ * lease's end), or undefined. Destinations in `exclude` (disabled, or at their concurrency limit,
+ * which wake the worker themselves when a slot frees) are left out.
+ */
+export async function nextDueAt(db: Kysely<Database>, exclude: string[] = []): Promise<number | undefined> {
+  let q = db
     .selectFrom("deliveries")
-    .select((eb) => eb.fn.min("next_attempt_at").as("at"))
-    .where("status", "in", [...DUE_STATUSES])
-    .executeTakeFirst();
+    .select(
+      sql<
+        number | null
+      >`min(case when lease_until is not null and lease_until > next_attempt_at then lease_until else next_attempt_at end)`.as(
+        "at",
+      ),
+    )
+    .where("status", "in", [...DUE_STATUSES]);
+  if (exclude.length > 0) q = q.where("destination_id", "not in", exclude);
+  const row = await q.executeTakeFirst();
   const at = row?.at;
   return at === null || at === undefined ? undefined : Number(at);
 }

@@ -22,6 +22,9 @@ import {
 } from "./queue.ts";
 import { nextRetryDelay } from "./schedule.ts";
 
+/** Shortest sleep between claims when something is due but not claimable (leased elsewhere). */
+const MIN_SLEEP_MS = 20;
+
 export interface WorkerOptions {
   /** Deliveries in flight at once in this process. */
   concurrency: number;
@@ -60,6 +63,7 @@ export class Worker {
   #writing: Promise<void> | undefined;
   #running = false;
   #wakeRequested = false;
+  #excluded: string[] = [];
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -136,15 +140,19 @@ export class Worker {
     }
   }
 
+  /**
+   * Waits for a wake-up (new work, a finished push) or until the next delivery falls due. Always
+   * yields to the event loop: with the embedded database every query resolves as a microtask.
+   */
   async #sleep(): Promise<void> {
     let wait = this.#opts.idleCheckMs;
     if (this.#inflight.size < this.#opts.concurrency) {
-      const due = await nextDueAt(this.#db).catch(() => undefined);
-      if (due !== undefined) wait = Math.max(0, Math.min(wait, due - this.#now()));
+      const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
+      if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
-    if (wait === 0 && this.#inflight.size < this.#opts.concurrency) return;
+    if (this.#wakeRequested || !this.#running) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, wait || this.#opts.idleCheckMs);
+      const timer = setTimeout(done, wait);
       function done() {
         clearTimeout(timer);
         resolve();
@@ -163,6 +171,7 @@ export class Worker {
     for (const d of destinations.values()) {
       if (!d.enabled || (this.#perDestination.get(d.id) ?? 0) >= d.concurrency) exclude.push(d.id);
     }
+    this.#excluded = exclude;
     const now = this.#now();
     const limit = Math.min(free, 256);
     const rows = await claimDue(this.#db, this.#caps, {
