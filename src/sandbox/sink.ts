@@ -21,6 +21,8 @@ export interface SinkBehaviour {
   hang?: boolean;
   /** Require `Authorization: Bearer <token>`; 401 otherwise. */
   bearer?: string;
+  /** Answer every request after this many milliseconds (a slow client). */
+  delayMs?: number;
   /** Keep only counts, not bodies (benchmarks). */
   countOnly?: boolean;
 }
@@ -121,6 +123,7 @@ export function createSink(prefix = "/sink"): Sink {
         if (behaviour.bearer && req.headers.authorization !== `Bearer ${behaviour.bearer}`) {
           return reply.code(401).send({ error: "invalid token" });
         }
+        if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
         if (remaining > 0) {
           remaining--;
           if (behaviour.hang) {
