@@ -149,6 +149,7 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
           .updateTable("deliveries")
           .set({
             status: "failed",
+            next_attempt_at: null,
             last_error: "lead_erased: the lead was erased before it was delivered",
             updated_at: now,
           })

@@ -14,11 +14,9 @@ export function opsRoutes(app: FastifyInstance, deps: ApiDeps): void {
         await deps.db.ping();
         return { status: "ready", database: deps.db.target.kind };
       } catch {
-        return reply
-          .code(503)
-          .send({
-            error: { code: "database_unavailable", message: "the database does not answer", details: [] },
-          });
+        return reply.code(503).send({
+          error: { code: "database_unavailable", message: "the database does not answer", details: [] },
+        });
       }
     },
   );

@@ -33,7 +33,7 @@ export function deliveryView(
     destination: d.destination_name ?? null,
     status: d.status,
     attemptCount: d.attempts,
-    nextAttemptAt: d.status === "pending" || d.status === "retrying" ? iso(d.next_attempt_at) : null,
+    nextAttemptAt: iso(d.next_attempt_at),
     lastError: d.last_error ? { code, message: rest.join(": ") } : null,
     lastStatus: d.last_status,
     externalId: d.external_id,

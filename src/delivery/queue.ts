@@ -1,9 +1,7 @@
-import { type Kysely, sql } from "kysely";
+import { CompiledQuery, type Kysely, sql } from "kysely";
 import type { Capabilities } from "../store/db.ts";
 import type { Database, DeliveriesTable } from "../store/schema.ts";
 
-/** Statuses a worker may claim. */
-export const DUE_STATUSES = ["pending", "retrying"] as const;
 /** Statuses after which nothing more happens to a delivery (unless retried by hand). */
 export const FINAL_STATUSES = ["delivered", "failed"] as const;
 
@@ -26,7 +24,6 @@ export async function claimDue(
   let candidates = db
     .selectFrom("deliveries")
     .select("id")
-    .where("status", "in", [...DUE_STATUSES])
     .where("next_attempt_at", "<=", opts.now)
     .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", opts.now)]))
     .orderBy("next_attempt_at")
@@ -52,25 +49,26 @@ export async function claimDue(
 }
 
 /**
- * The earliest time a delivery this worker could claim becomes due (a leased row counts from its
- * lease's end), or undefined. Destinations in `exclude` (disabled, or at their concurrency limit,
- * which wake the worker themselves when a slot frees) are left out.
+ * The earliest time an unleased delivery this worker could claim becomes due, or undefined.
+ * Walks the due-index in order and stops at the first row, so it stays cheap with a large backlog.
+ * Destinations in `exclude` (disabled, or at their concurrency limit, which wake the worker when a
+ * slot frees) are left out. Expired leases of crashed workers are found by the idle re-check.
  */
-export async function nextDueAt(db: Kysely<Database>, exclude: string[] = []): Promise<number | undefined> {
+export async function nextDueAt(
+  db: Kysely<Database>,
+  now: number,
+  exclude: string[] = [],
+): Promise<number | undefined> {
   let q = db
     .selectFrom("deliveries")
-    .select(
-      sql<
-        number | null
-      >`min(case when lease_until is not null and lease_until > next_attempt_at then lease_until else next_attempt_at end)`.as(
-        "at",
-      ),
-    )
-    .where("status", "in", [...DUE_STATUSES]);
+    .select("next_attempt_at")
+    .where("next_attempt_at", "is not", null)
+    .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", now)]))
+    .orderBy("next_attempt_at")
+    .limit(1);
   if (exclude.length > 0) q = q.where("destination_id", "not in", exclude);
   const row = await q.executeTakeFirst();
-  const at = row?.at;
-  return at === null || at === undefined ? undefined : Number(at);
+  return row?.next_attempt_at == null ? undefined : Number(row.next_attempt_at);
 }
 
 export interface Completion {
@@ -80,7 +78,8 @@ export interface Completion {
   destinationId: string;
   status: "delivered" | "retrying" | "failed" | "blocked";
   attempts: number;
-  nextAttemptAt: number;
+  /** Null when nothing more is due (delivered, failed). */
+  nextAttemptAt: number | null;
   lastError: string | null;
   lastStatus: number | null;
   externalId: string | null;
@@ -110,26 +109,24 @@ export async function completeMany(
         .values(items.slice(c, c + 400).map((i) => i.attempt))
         .execute();
     }
+    const update = completionUpdate(trx);
     for (const i of items) {
-      const res = await trx
-        .updateTable("deliveries")
-        .set({
-          status: i.status,
-          attempts: i.attempts,
-          next_attempt_at: i.nextAttemptAt,
-          lease_owner: null,
-          lease_until: null,
-          last_error: i.lastError,
-          last_status: i.lastStatus,
-          external_id: i.externalId,
-          result: i.result,
-          updated_at: now,
-          delivered_at: i.deliveredAt,
-        })
-        .where("id", "=", i.deliveryId)
-        .where("lease_owner", "=", i.owner)
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) > 0) applied.push(i);
+      const res = await trx.executeQuery(
+        update([
+          i.status,
+          i.attempts,
+          i.nextAttemptAt,
+          i.lastError,
+          i.lastStatus,
+          i.externalId,
+          i.result,
+          now,
+          i.deliveredAt,
+          i.deliveryId,
+          i.owner,
+        ]),
+      );
+      if (Number(res.numAffectedRows ?? 0) > 0) applied.push(i);
       if (i.enrichment) {
         const row = await trx
           .selectFrom("leads")
@@ -149,6 +146,19 @@ export async function completeMany(
     }
     return applied;
   });
+}
+
+/**
+ * The per-delivery UPDATE of `completeMany`, compiled once and reused with new parameters: it runs
+ * once per attempt, the hottest statement of the worker. Parameter order follows the `sql` below.
+ */
+function completionUpdate(db: Kysely<Database>): (params: unknown[]) => CompiledQuery {
+  const compiled = sql`update deliveries set status = ${""}, attempts = ${0}, next_attempt_at = ${0},
+    lease_owner = null, lease_until = null, last_error = ${""}, last_status = ${0}, external_id = ${""},
+    result = ${""}, updated_at = ${0}, delivered_at = ${0} where id = ${""} and lease_owner = ${""}`.compile(
+    db,
+  );
+  return (params) => CompiledQuery.raw(compiled.sql, params);
 }
 
 /** Gives claimed rows back (graceful shutdown): due again at once for any worker. */

@@ -146,8 +146,9 @@ export class Worker {
    */
   async #sleep(): Promise<void> {
     let wait = this.#opts.idleCheckMs;
-    if (this.#inflight.size < this.#opts.concurrency) {
-      const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
+    // With pushes in flight, their completion wakes the loop; only an idle worker needs a timer.
+    if (this.#inflight.size === 0) {
+      const due = await nextDueAt(this.#db, this.#now(), this.#excluded).catch(() => undefined);
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
     if (this.#wakeRequested || !this.#running) return;
@@ -168,12 +169,20 @@ export class Worker {
     if (free <= 0) return false;
     const destinations = await this.#destinations.resolved();
     const exclude: string[] = [];
+    let destinationSlots = 0;
     for (const d of destinations.values()) {
-      if (!d.enabled || (this.#perDestination.get(d.id) ?? 0) >= d.concurrency) exclude.push(d.id);
+      const busy = this.#perDestination.get(d.id) ?? 0;
+      if (!d.enabled || busy >= d.concurrency) exclude.push(d.id);
+      else destinationSlots += d.concurrency - busy;
     }
     this.#excluded = exclude;
     const now = this.#now();
-    const limit = Math.min(free, 256);
+    // Rows of deleted destinations are claimable too (to be failed): allow at least one.
+    const limit = Math.min(free, 256, Math.max(destinationSlots, 1));
+    // Claim in batches: while pushes are in flight, wait until a quarter of the slots are free
+    // instead of running a claim query for every finished push.
+    const capacity = Math.min(this.#opts.concurrency, Math.max(destinationSlots + this.#inflight.size, 1));
+    if (this.#inflight.size > 0 && limit < Math.min(16, capacity / 4)) return false;
     const rows = await claimDue(this.#db, this.#caps, {
       owner: this.id,
       now,
@@ -259,7 +268,7 @@ export class Worker {
     const result: StoredResult = { ...stored, ...(Object.keys(state).length > 0 ? { state } : {}) };
     let status: Completion["status"];
     let attempts = attempt;
-    let nextAttemptAt = now;
+    let nextAttemptAt: number | null = null;
     let code: string | undefined;
     switch (outcome.kind) {
       case "delivered":

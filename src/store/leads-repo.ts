@@ -73,7 +73,7 @@ export async function insertLeads(
           destination_id: t.destinationId,
           status: t.status,
           attempts: 0,
-          next_attempt_at: now,
+          next_attempt_at: t.status === "pending" ? now : null,
           lease_owner: null,
           lease_until: null,
           last_error: null,

@@ -51,7 +51,7 @@ const migrations: Record<string, Migration> = {
         .addColumn("destination_id", "text", (c) => c.notNull())
         .addColumn("status", "text", (c) => c.notNull())
         .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
-        .addColumn("next_attempt_at", "bigint", (c) => c.notNull())
+        .addColumn("next_attempt_at", "bigint")
         .addColumn("lease_owner", "text")
         .addColumn("lease_until", "bigint")
         .addColumn("last_error", "text")
@@ -62,11 +62,12 @@ const migrations: Record<string, Migration> = {
         .addColumn("updated_at", "bigint", (c) => c.notNull())
         .addColumn("delivered_at", "bigint")
         .execute();
+      // The queue: only claimable rows have a next_attempt_at, so this index holds just the backlog.
       await db.schema
         .createIndex("deliveries_due")
         .on("deliveries")
         .columns(["next_attempt_at"])
-        .where(sql.ref("status"), "in", ["pending", "retrying"])
+        .where(sql.ref("next_attempt_at"), "is not", null)
         .execute();
       await db.schema.createIndex("deliveries_lead").on("deliveries").columns(["lead_id"]).execute();
       await db.schema

@@ -44,7 +44,8 @@ export interface DeliveriesTable {
   destination_id: string;
   status: string;
   attempts: number;
-  next_attempt_at: number;
+  /** When the delivery may be claimed; null unless it is `pending` or `retrying` (the queue index). */
+  next_attempt_at: number | null;
   lease_owner: string | null;
   lease_until: number | null;
   last_error: string | null;

@@ -1,0 +1,235 @@
+// `npm run bench`: leadpush against a plain-HTTP baseline, measured in the same run.
+// Every loop here is bounded in count and time and talks to 127.0.0.1 only.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { Agent, request } from "undici";
+
+const LEADS = Number(process.env.BENCH_LEADS ?? 20_000);
+const SERIAL_LEADS = Number(process.env.BENCH_SERIAL_LEADS ?? 500);
+const DEADLINE = Date.now() + 10 * 60_000;
+const ADMIN = "bench-admin-token-0123456789abcdef";
+const node = process.execPath;
+const children: ChildProcess[] = [];
+
+function stopAll() {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+}
+process.on("exit", stopAll);
+
+const now = () => performance.timeOrigin + performance.now();
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 0) : "n/a");
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+async function startSink(): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(node, [join(import.meta.dirname, "sink.ts")], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(proc);
+  const line = await new Promise<string>((resolve) =>
+    createInterface({ input: proc.stdout! }).once("line", resolve),
+  );
+  return { url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`, proc };
+}
+
+const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
+async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await request(url, {
+    method: method as "POST",
+    dispatcher: agent,
+    headers: { "content-type": "application/json", ...headers },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+const lead = (i: number) => ({
+  name: `Bench ${i}`,
+  email: `bench${i}@example.com`,
+  phone: `+9198${String(10_000_000 + i).slice(-8)}`,
+  city: "Mumbai",
+  source: "bench",
+  attributes: { sentAt: now() },
+});
+
+async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n && Date.now() < DEADLINE) await fn(next++);
+    }),
+  );
+}
+
+async function waitFor(check: () => Promise<boolean>, ms: number) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+async function stats(sinkUrl: string) {
+  return (await call("GET", `${sinkUrl}/stats`)).json as {
+    tokenRequests: number;
+    received: number;
+    unique: number;
+    lastAt: number;
+    latencies: number[];
+  };
+}
+
+async function main() {
+  const sink = await startSink();
+  const machine = `${(await import("node:os")).cpus().length} cores, node ${process.version}`;
+  console.log(`leadpush bench — ${LEADS} leads, ${machine}`);
+
+  // (1) Baseline: plain undici POSTs straight to the sink, concurrency 64, token fetched once.
+  const token = (await call("POST", `${sink.url}/token`)).json.access_token as string;
+  let t0 = now();
+  await pool(LEADS, 64, async (i) => {
+    await call("POST", `${sink.url}/leads`, lead(i), { authorization: `Bearer ${token}` });
+  });
+  const baselinePerS = LEADS / ((now() - t0) / 1000);
+  console.log(`baseline   raw undici → sink, c=64:   ${fmt(baselinePerS)} leads/s`);
+  await call("POST", `${sink.url}/reset`);
+
+  // (2) leadpush on SQLite.
+  const dir = mkdtempSync(join(tmpdir(), "leadpush-bench-"));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const profile = process.env.BENCH_CPU_PROFILE
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
+    : [];
+  const lp = spawn(node, [...profile, join(import.meta.dirname, "..", "src", "cli.ts"), "serve"], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: `file:${join(dir, "bench.db")}`,
+      LEADPUSH_DATA_DIR: dir,
+      LEADPUSH_ADMIN_TOKEN: ADMIN,
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  children.push(lp);
+  const auth = { authorization: `Bearer ${ADMIN}` };
+  await waitFor(
+    async () => (await call("GET", `${base}/readyz`).catch(() => ({ status: 0 }))).status === 200,
+    20_000,
+  );
+  const dest = await call(
+    "POST",
+    `${base}/v1/destinations`,
+    {
+      name: "bench-sink",
+      connector: "http",
+      url: `${sink.url}/leads`,
+      concurrency: 64,
+      ...(process.env.BENCH_STATIC_BEARER
+        ? { headers: { authorization: `Bearer ${token}` } }
+        : {
+            auth: {
+              type: "oauth2",
+              tokenUrl: `${sink.url}/token`,
+              grantType: "client_credentials",
+              clientId: "bench",
+              clientSecret: "bench-secret",
+            },
+          }),
+    },
+    auth,
+  );
+  if (dest.status !== 201) {
+    // Before the oauth2 auth type exists, fall back to a static bearer header.
+    const fallback = await call(
+      "POST",
+      `${base}/v1/destinations`,
+      {
+        name: "bench-sink",
+        connector: "http",
+        url: `${sink.url}/leads`,
+        concurrency: 64,
+        headers: { authorization: `Bearer ${token}` },
+      },
+      auth,
+    );
+    if (fallback.status !== 201) throw new Error(`destination: ${JSON.stringify(fallback.json)}`);
+    console.log("(oauth2 auth not available: static bearer header)");
+  }
+  const tokenBefore = (await stats(sink.url)).tokenRequests;
+
+  t0 = now();
+  let rejected = 0;
+  await pool(LEADS, 32, async (i) => {
+    const r = await call("POST", `${base}/v1/leads`, lead(i), auth);
+    if (r.status !== 201) rejected++;
+  });
+  const acceptSeconds = (now() - t0) / 1000;
+  await waitFor(async () => (await stats(sink.url)).unique >= LEADS - rejected, 5 * 60_000);
+  const s32 = await stats(sink.url);
+  const deliveredPerS = s32.unique / ((s32.lastAt - t0) / 1000);
+  const p50c32 = pct(s32.latencies, 50);
+  const p99c32 = pct(s32.latencies, 99);
+  await call("POST", `${sink.url}/reset`);
+
+  // Concurrency 1: the latency of one lead on an idle system.
+  await pool(SERIAL_LEADS, 1, async (i) => {
+    await call("POST", `${base}/v1/leads`, lead(LEADS + i), auth);
+  });
+  await waitFor(async () => (await stats(sink.url)).unique >= SERIAL_LEADS, 60_000);
+  const s1 = await stats(sink.url);
+  const status = readFileSync(`/proc/${lp.pid}/status`, "utf8");
+  const rssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  const stat = readFileSync(`/proc/${lp.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const cpuSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
+  const tokenRequests = s1.tokenRequests - tokenBefore;
+
+  console.log(
+    `leadpush   accepted, c=32:              ${fmt(LEADS / acceptSeconds)} leads/s (${rejected} rejected)`,
+  );
+  console.log(
+    `leadpush   delivered, c=32:             ${fmt(deliveredPerS)} leads/s  (${fmt((100 * deliveredPerS) / baselinePerS)}% of baseline)`,
+  );
+  console.log(`leadpush   accept→delivered, c=32:      p50 ${fmt(p50c32)} ms   p99 ${fmt(p99c32)} ms`);
+  console.log(
+    `leadpush   accept→delivered, c=1:       p50 ${fmt(pct(s1.latencies, 50))} ms   p99 ${fmt(pct(s1.latencies, 99))} ms`,
+  );
+  console.log(`leadpush   peak RSS:                    ${fmt(rssMb)} MB`);
+  console.log(`leadpush   token requests:              ${tokenRequests}`);
+  console.log(
+    `leadpush   CPU time:                    ${fmt((cpuSeconds * 1000) / (LEADS + SERIAL_LEADS))} ms per lead (accept + deliver)`,
+  );
+  console.log(
+    `bench: delivered_per_s=${fmt(deliveredPerS)} baseline_per_s=${fmt(baselinePerS)} ratio=${(deliveredPerS / baselinePerS).toFixed(3)} p99_ms=${fmt(p99c32)} rss_mb=${fmt(rssMb)}`,
+  );
+  lp.kill("SIGTERM");
+  await new Promise((r) => lp.once("exit", r));
+  sink.proc.kill("SIGTERM");
+  await agent.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  stopAll();
+  process.exit(1);
+});

@@ -1,0 +1,67 @@
+// The benchmark's receiving client: a bearer-protected lead endpoint and an OAuth-style token
+// endpoint, on node:http so the sink costs as little as possible. Run as its own process.
+import { createServer } from "node:http";
+
+const TOKEN = "bench-token-" + Math.random().toString(36).slice(2);
+let tokenRequests = 0;
+let received = 0;
+let unauthorized = 0;
+const latencies: number[] = [];
+const seen = new Set<string>();
+let lastAt = 0;
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    if (req.url === "/token") {
+      tokenRequests++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ access_token: TOKEN, token_type: "Bearer", expires_in: 3600 }));
+      return;
+    }
+    if (req.url === "/stats") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({ tokenRequests, received, unauthorized, unique: seen.size, lastAt, latencies }),
+      );
+      return;
+    }
+    if (req.url === "/reset") {
+      received = 0;
+      unauthorized = 0;
+      latencies.length = 0;
+      seen.clear();
+      res.end("{}");
+      return;
+    }
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      unauthorized++;
+      res.writeHead(401).end();
+      return;
+    }
+    received++;
+    const now = performance.timeOrigin + performance.now();
+    lastAt = now;
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+        attributes?: { sentAt?: number };
+        sentAt?: number;
+      };
+      const sentAt = body.attributes?.sentAt ?? body.sentAt;
+      if (typeof sentAt === "number") latencies.push(now - sentAt);
+    } catch {
+      // not JSON: count only
+    }
+    const key = req.headers["idempotency-key"];
+    if (typeof key === "string") seen.add(key);
+    res.writeHead(201, { "content-type": "application/json" });
+    res.end(`{"id":"${received}"}`);
+  });
+});
+server.keepAliveTimeout = 30_000;
+server.listen(0, "127.0.0.1", () => {
+  const addr = server.address();
+  process.stdout.write(JSON.stringify({ port: typeof addr === "object" && addr ? addr.port : 0 }) + "\n");
+});
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
