@@ -99,6 +99,7 @@ export async function completeMany(
   db: Kysely<Database>,
   items: Completion[],
   now: number,
+  upstreamOf: (destinationId: string) => string[] = () => [],
 ): Promise<Completion[]> {
   if (items.length === 0) return [];
   return db.transaction().execute(async (trx) => {
@@ -144,8 +145,51 @@ export async function completeMany(
         }
       }
     }
+    const finished = applied.filter((i) => i.status === "delivered" || i.status === "failed");
+    if (finished.length > 0) await unblockDownstream(trx, [...new Set(finished.map((i) => i.leadId))], now, upstreamOf);
     return applied;
   });
+}
+
+const FINAL = ["delivered", "failed"];
+
+/**
+ * Pipelines: a delivery waits (`blocked`) until every upstream delivery of the same lead (its
+ * destination's `after`) is final. Runs in the transaction that made an upstream final, so no row
+ * stays blocked after a crash and nothing polls. What upstream ended as is recorded in the
+ * downstream delivery's state (`upstream`), so a connector knows when it proceeds without enrichment.
+ */
+async function unblockDownstream(
+  trx: Kysely<Database>,
+  leadIds: string[],
+  now: number,
+  upstreamOf: (destinationId: string) => string[],
+): Promise<void> {
+  const blocked = await trx
+    .selectFrom("deliveries")
+    .select(["id", "lead_id", "destination_id", "result"])
+    .where("lead_id", "in", leadIds)
+    .where("status", "=", "blocked")
+    .execute();
+  if (blocked.length === 0) return;
+  const siblings = await trx
+    .selectFrom("deliveries")
+    .select(["lead_id", "destination_id", "status"])
+    .where("lead_id", "in", [...new Set(blocked.map((b) => b.lead_id))])
+    .execute();
+  for (const b of blocked) {
+    const upstream = upstreamOf(b.destination_id);
+    const rows = siblings.filter((s) => s.lead_id === b.lead_id && upstream.includes(s.destination_id));
+    if (!rows.every((r) => FINAL.includes(r.status))) continue;
+    const stored = b.result ? (JSON.parse(b.result) as { state?: Record<string, unknown> }) : {};
+    stored.state = { ...stored.state, upstream: Object.fromEntries(rows.map((r) => [r.destination_id, r.status])) };
+    await trx
+      .updateTable("deliveries")
+      .set({ status: "pending", next_attempt_at: now, updated_at: now, result: JSON.stringify(stored) })
+      .where("id", "=", b.id)
+      .where("status", "=", "blocked")
+      .execute();
+  }
 }
 
 /**

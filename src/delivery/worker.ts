@@ -359,7 +359,12 @@ export class Worker {
         const batch = this.#completions;
         this.#completions = [];
         try {
-          await completeMany(this.#db, batch, this.#now());
+          const destinations = await this.#destinations.resolved();
+          const byName = new Map([...destinations.values()].map((d) => [d.name, d.id]));
+          const upstreamOf = (id: string) =>
+            (destinations.get(id)?.after ?? []).flatMap((name) => byName.get(name) ?? []);
+          const applied = await completeMany(this.#db, batch, this.#now(), upstreamOf);
+          if (applied.some((c) => c.status === "delivered" || c.status === "failed")) this.wake();
         } catch (err) {
           // The leases run out and the deliveries are tried again: at-least-once, nothing lost.
           this.#log.error({ err, count: batch.length }, "recording attempt outcomes failed");
