@@ -62,6 +62,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
     defaultRegion: config.defaultRegion,
     notifyOthers: () => db.notifyWork(),
+    duplicateWindowMs: config.duplicateWindowMs,
   });
   const worker =
     opts.worker === false

@@ -177,6 +177,7 @@ export class DestinationService {
       timeoutMs: spec.common.timeoutMs,
       retry: spec.common.retry,
       concurrency: spec.common.concurrency,
+      pushDuplicates: spec.common.pushDuplicates,
       after: spec.common.after,
       secretValues: stringsIn(secrets),
     };
