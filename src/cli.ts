@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { createApp } from "./app.ts";
+import { applyConfigFile, createApp } from "./app.ts";
+import { ConfigFileError, loadConfigFile } from "./config-file.ts";
+import { destinationsCommand } from "./commands/destinations.ts";
+import { importCommand } from "./commands/import.ts";
+import { AppError } from "./util/errors.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { openDb } from "./store/db.ts";
@@ -18,6 +22,13 @@ Commands
   keys create --name N --scope ingest|admin
                         create an API key in the database (printed once)
   keys list             list API keys (never the keys themselves)
+  import FILE.csv       stream a CSV file of leads to a running leadpush (progress, rejects file)
+  destinations list     destinations with their state and delivery counts
+  destinations test NAME [--send]
+                        dry run: auth handshake + the request that would be sent (redacted)
+
+Commands that talk to a running leadpush take --url (LEADPUSH_URL, default http://localhost:8080)
+and --key (LEADPUSH_API_KEY).
 
 Environment: PORT, HOST, DATABASE_URL (file:PATH | sqlite:PATH | postgres://…), LEADPUSH_SECRET_KEY,
 LEADPUSH_ADMIN_TOKEN, LEADPUSH_PUBLIC_URL, LEADPUSH_ALLOW_PRIVATE_NETWORKS, LEADPUSH_DEFAULT_REGION, LOG_LEVEL.
@@ -64,8 +75,11 @@ const serve: Handler = async (argv) => {
     return 0;
   }
   const config = loadConfig();
+  const file = loadConfigFile(config.configFile);
   const log = createLogger(config.logLevel);
-  const app = await createApp(config, { logger: log, bootstrapKey: true });
+  const hasConfiguredKeys = (file?.apiKeys.length ?? 0) > 0;
+  const app = await createApp(config, { logger: log, bootstrapKey: !hasConfiguredKeys });
+  if (file) await applyConfigFile(app, file);
   const url = await app.start();
   const db = config.database.kind === "sqlite" ? `SQLite ${config.database.path}` : "Postgres";
   const lines = [
@@ -177,7 +191,15 @@ const keys: Handler = async (argv) => {
   }
 };
 
-const COMMANDS: Record<string, Handler> = { serve, worker, migrate: migrateCmd, sandbox, keys };
+const COMMANDS: Record<string, Handler> = {
+  serve,
+  worker,
+  migrate: migrateCmd,
+  sandbox,
+  keys,
+  import: importCommand,
+  destinations: destinationsCommand,
+};
 
 /** Registers more commands (demo, import, destinations) from their own modules. */
 export function addCommand(name: string, handler: Handler): void {
@@ -196,6 +218,12 @@ async function main(argv: string[]): Promise<number> {
     return await handler(rest);
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, "fix the environment variable and start again");
+    if (err instanceof AppError) return fail(`${err.code}: ${err.message}`);
+    if (err instanceof ConfigFileError)
+      return fail(
+        `the config file is not valid:\n${err.message}`,
+        "fix it and start again; nothing was started",
+      );
     if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
       return fail((err as Error).message, `run 'leadpush ${cmd} --help'`);
     if ((err as { code?: string }).code === "EADDRINUSE")

@@ -12,6 +12,7 @@ import { deliveryRoutes } from "./deliveries.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
+import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { opsRoutes } from "./ops.ts";
 
@@ -72,6 +73,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (ingest) => {
     ingest.addHook("onRequest", requireScope("ingest"));
     leadIngestRoutes(ingest, deps);
+    importRoutes(ingest, deps);
   });
   await app.register(async (admin) => {
     admin.addHook("onRequest", requireScope("admin"));
