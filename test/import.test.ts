@@ -55,7 +55,7 @@ describe("CSV import", () => {
     assert.equal(rejects.length, bad);
     assert.equal(rejects[0]!.row, "9"); // line 9: the header is line 1, data row index 7
     assert.equal(rejects[0]!.error_code, "invalid_lead");
-    assert.match(rejects[0]!.error, /name/);
+    assert.match(rejects[0]!.error ?? "", /name/);
     assert.equal(rejects[1]!["E-mail"], "not-an-email");
     const page = await t.api("GET", "/v1/leads?q=lead42@x.test");
     const lead = page.body.data.find((l: { email: string }) => l.email === "lead42@x.test");
