@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { applyConfigFile, createApp } from "./app.ts";
 import { ConfigFileError, loadConfigFile } from "./config-file.ts";
+import { demoCommand } from "./commands/demo.ts";
 import { destinationsCommand } from "./commands/destinations.ts";
 import { importCommand } from "./commands/import.ts";
 import { AppError } from "./util/errors.ts";
@@ -22,6 +23,7 @@ Commands
   keys create --name N --scope ingest|admin
                         create an API key in the database (printed once)
   keys list             list API keys (never the keys themselves)
+  demo [--once]         sandbox + leadpush + one destination per seed system + sample leads
   import FILE.csv       stream a CSV file of leads to a running leadpush (progress, rejects file)
   destinations list     destinations with their state and delivery counts
   destinations test NAME [--send]
@@ -199,6 +201,7 @@ const COMMANDS: Record<string, Handler> = {
   keys,
   import: importCommand,
   destinations: destinationsCommand,
+  demo: demoCommand,
 };
 
 /** Registers more commands (demo, import, destinations) from their own modules. */

@@ -120,12 +120,16 @@ export async function destinationsCommand(argv: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-export function printTable(head: string[], rows: string[][]): void {
+export function formatTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => c.padEnd(widths[i]!))
       .join("  ")
       .trimEnd();
-  process.stdout.write([line(head), ...rows.map(line)].join("\n") + "\n");
+  return [line(head), ...rows.map(line)].join("\n") + "\n";
+}
+
+export function printTable(head: string[], rows: string[][]): void {
+  process.stdout.write(formatTable(head, rows));
 }

@@ -29,7 +29,12 @@ export function createSimulators() {
 }
 
 export async function startSandbox(
-  opts: { port?: number; host?: string } = {},
+  opts: {
+    port?: number;
+    host?: string;
+    /** The public URL of the leadpush under test (OAuth redirect URIs the hosted UI accepts). */
+    publicUrl?: string;
+  } = {},
 ): Promise<Sandbox & ReturnType<typeof createSimulators>> {
   const sims = createSimulators();
   const app = Fastify({ logger: false, bodyLimit: 10 * 1024 * 1024 });
