@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startSandbox } from "../src/sandbox/server.ts";
@@ -136,6 +137,56 @@ test(
     process.stderr.write(
       `crash test: ${acceptedBeforeKill} accepted before the kill, ${deliveredBeforeKill} delivered; ${repeats} delivered twice (same key)\n`,
     );
+    child.kill("SIGTERM");
+    await new Promise((r) => child?.once("exit", r));
+  },
+);
+
+test(
+  "SIGTERM: stops claiming, finishes in-flight pushes, gives the rest back, exits 0",
+  { timeout: 60_000 },
+  async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+    child = await startChild(port);
+    sb.sink.reset();
+    sb.sink.behave({ delayMs: 700 });
+    await fetch(`${base}/v1/destinations`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        name: "slow-sink",
+        connector: "http",
+        url: `${sb.url}/sink/slow`,
+        concurrency: 4,
+      }),
+    });
+    const batch = await fetch(`${base}/v1/leads/batch`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        leads: Array.from({ length: 20 }, (_, i) => ({ name: `Term ${i}`, email: `term${i}@test.invalid` })),
+      }),
+    });
+    assert.equal(batch.status, 200);
+    await eventually(() => sb.sink.counts.total >= 4, 10_000, "pushes in flight");
+    const exited = new Promise<number | null>((r) => child!.once("exit", (code) => r(code)));
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    const inFlightAtStop = sb.sink.counts.total;
+    assert.ok(inFlightAtStop < 20, "not everything was pushed before the stop");
+    // Every push that was started was answered and recorded: after a restart nothing is sent twice
+    // and the rest is delivered at once (its leases were given back, not left to expire).
+    sb.sink.behave({ delayMs: 0 });
+    const restartedAt = Date.now();
+    child = await startChild(port);
+    await eventually(() => sb.sink.delivered.size >= 20, 20_000, "the rest delivered after restart");
+    process.stderr.write(
+      `restart→all delivered: ${Date.now() - restartedAt} ms, in flight at stop ${inFlightAtStop}\n`,
+    );
+    assert.ok(Date.now() - restartedAt < 1500 + 5000, "released leases did not have to expire");
+    assert.equal([...sb.sink.delivered.values()].filter((n) => n > 1).length, 0, "no push was repeated");
     child.kill("SIGTERM");
     await new Promise((r) => child?.once("exit", r));
   },
