@@ -15,6 +15,7 @@ import { errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { opsRoutes } from "./ops.ts";
+import { statsRoutes } from "./stats.ts";
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -80,6 +81,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
     deliveryRoutes(admin, deps);
+    statsRoutes(admin, deps);
   });
   return app;
 }
