@@ -9,6 +9,7 @@ import Fastify, {
 } from "fastify";
 import type { Scope } from "../store/keys-repo.ts";
 import { deliveryRoutes } from "./deliveries.ts";
+import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
@@ -71,6 +72,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   };
 
   opsRoutes(app, deps);
+  // Static files, no key: the page asks for an admin key and sends it to the /v1 calls below.
+  dashboardRoutes(app);
   await app.register(async (ingest) => {
     ingest.addHook("onRequest", requireScope("ingest"));
     leadIngestRoutes(ingest, deps);
