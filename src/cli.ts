@@ -16,7 +16,7 @@ const HELP = `leadpush — a self-hosted lead push gateway
 Usage: leadpush <command> [options]
 
 Commands
-  serve                 API + worker (+ docs) on $PORT (8080), embedded SQLite in ./data unless DATABASE_URL
+  serve                 API + worker + dashboard on $PORT (8080), embedded SQLite in ./data unless DATABASE_URL
   worker                only the delivery worker (scale out: many workers, one Postgres)
   migrate               apply database migrations and exit
   sandbox [--port N]    simulators of every seed system on one port (default 8090)
@@ -72,7 +72,7 @@ const serve: Handler = async (argv) => {
   });
   if (values.help) {
     process.stdout.write(
-      "leadpush serve — API, worker and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n",
+      "leadpush serve — API, worker, dashboard and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n",
     );
     return 0;
   }
@@ -87,6 +87,7 @@ const serve: Handler = async (argv) => {
   const lines = [
     "",
     `  leadpush is running at ${url}  (database: ${db})`,
+    `  dashboard: ${url}/dashboard`,
     `  API docs:  ${url}/docs      health: ${url}/healthz      metrics: ${url}/metrics`,
   ];
   if (app.firstAdminKey) {

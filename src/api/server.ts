@@ -9,12 +9,14 @@ import Fastify, {
 } from "fastify";
 import type { Scope } from "../store/keys-repo.ts";
 import { deliveryRoutes } from "./deliveries.ts";
+import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { opsRoutes } from "./ops.ts";
+import { statsRoutes } from "./stats.ts";
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -70,6 +72,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   };
 
   opsRoutes(app, deps);
+  // Static files, no key: the page asks for an admin key and sends it to the /v1 calls below.
+  dashboardRoutes(app);
   await app.register(async (ingest) => {
     ingest.addHook("onRequest", requireScope("ingest"));
     leadIngestRoutes(ingest, deps);
@@ -80,6 +84,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
     deliveryRoutes(admin, deps);
+    statsRoutes(admin, deps);
   });
   return app;
 }

@@ -239,7 +239,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       await new Promise((r) => setTimeout(r, 300));
     }
     process.stdout.write(
-      `\nAPI docs: ${url}/docs   admin key: demo-admin-token-0123456789\n` +
+      `\nDashboard: ${url}/dashboard   API docs: ${url}/docs   admin key: demo-admin-token-0123456789\n` +
         `Try: curl -H "Authorization: Bearer demo-admin-token-0123456789" ${url}/v1/deliveries\n`,
     );
     if (values.once) {
