@@ -170,6 +170,8 @@ export class CredentialRuntime {
     this.handshakes.set(target.id, (this.handshakes.get(target.id) ?? 0) + 1);
     const obtain = strategy.obtain;
     if (!obtain) throw new Error(`auth type ${strategy.type} has no handshake`);
+    // A refresh sends the previous credential: it must be hidden in the handshake's record too.
+    if (previous) redactor.add(...Object.values(previous.values), previous.refresh);
     const result = await obtain(target.auth, { http, timeoutMs: target.timeoutMs, now: this.#now, previous });
     if (!result.ok) {
       return { ...result, message: redactor.text(result.message) };
