@@ -9,9 +9,8 @@ import { createOAuth2Simulator } from "../src/sandbox/oauth2-client.ts";
 import { createSink } from "../src/sandbox/sink.ts";
 import { createStaticKeySimulator } from "../src/sandbox/static-key-client.ts";
 import type { Simulator } from "../src/sandbox/simulator.ts";
-import { BACKENDS, startApp, type TestApp } from "./helpers/harness.ts";
+import { BACKENDS, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 import { createDestination, deliveryOf, postLead, waitStatus } from "./helpers/leads.ts";
-import { eventually } from "./helpers/harness.ts";
 
 // Credentials with the characters that encodings change (space, + / = ! ' ( ) ~ * " & : and non-ASCII),
 // so a secret hidden only in its plain form would still be found in a form body, a URL or JSON.
