@@ -226,12 +226,12 @@ void describe("the credential runtime", () => {
 
   void test("ttlSeconds: a token without a lifetime is fetched again after ttlSeconds", async () => {
     sb.keyToken.reset();
-    const auth = { ...keyTokenAuth(), ttlSeconds: 1 };
+    const auth = { ...keyTokenAuth(), ttlSeconds: 2 };
     await createDestination(t, "ttl", { url: `${sb.url}/key-token/leads`, auth });
     await waitStatus(t, await postLead(t, "ttl"), "delivered");
     await waitStatus(t, await postLead(t, "ttl"), "delivered");
     assert.equal(sb.keyToken.state.tokenRequests, 1);
-    await new Promise((r) => setTimeout(r, 600)); // 1 s lifetime, fetched again 0.5 s ahead
+    await new Promise((r) => setTimeout(r, 1100)); // 2 s lifetime, fetched again 1 s ahead
     await waitStatus(t, await postLead(t, "ttl"), "delivered");
     assert.equal(sb.keyToken.state.tokenRequests, 2);
   });
@@ -301,7 +301,9 @@ void describe("the credential runtime", () => {
   void test("a token endpoint down for a while: deliveries wait, then all land, none lost", async () => {
     sb.oauth2.reset();
     sb.oauth2.control({ tokenEndpoint: "down" });
-    await createDestination(t, "down", { url: `${sb.url}/oauth2/leads`, auth: oauthJsonAuth() });
+    // Ten attempts over 2 s: enough that none runs out while the test looks at all five.
+    const retry = { delaysMs: Array.from({ length: 10 }, () => 200), jitter: 0 };
+    await createDestination(t, "down", { url: `${sb.url}/oauth2/leads`, auth: oauthJsonAuth(), retry });
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await postLead(t, "down"));
     for (const id of ids) {
@@ -327,6 +329,7 @@ void describe("the credential runtime", () => {
     assert.equal(g.lastError?.code, "auth_bad_response");
     assert.notEqual(g.status, "failed");
     sb.keyToken.control({ tokenEndpoint: "ok" });
+    await waitStatus(t, garbageId, "delivered"); // it lands once the endpoint answers properly
 
     await createDestination(t, "wrong-pass", {
       url: `${sb.url}/key-token/leads`,
@@ -341,7 +344,8 @@ void describe("the credential runtime", () => {
     assert.match(w.lastError?.message ?? "", /401/);
     assert.equal(w.status, "retrying"); // a person may fix the password: never failed at once
     // Stop their retries from reaching the simulator in later tests.
-    for (const name of ["garbage", "wrong-pass"]) await t.api("DELETE", `/v1/destinations/${name}`);
+    await t.api("DELETE", "/v1/destinations/wrong-pass");
+    await waitStatus(t, id, "failed"); // destination_deleted
   });
 });
 
