@@ -9,18 +9,20 @@ import { eventually, startApp, type TestApp } from "./helpers/harness.ts";
 import { createDestination, deliveryOf, postLead, SEED_002_MAPPING, waitStatus } from "./helpers/leads.ts";
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
-const SEED_PAYLOAD = {
-  name: "Asha",
-  mobile_number: "+919123456789",
-  city: "Pune",
-  project_id: "PRJ-7",
-};
+/** Seed 002's sample payload for a lead posted by `postLead`. */
+async function seedPayload(leadId: string) {
+  const lead = (await t.api("GET", `/v1/leads/${leadId}`)).body as { email: string; phone: string };
+  return { name: "Asha", email: lead.email, mobile_number: lead.phone, city: "Pune", project_id: "PRJ-7" };
+}
 
 let t: TestApp;
 let sb: Awaited<ReturnType<typeof startSandbox>>;
 // Standard form-encoded OAuth (RFC 6749) and a short-lived-token OAuth, beside the sandbox.
 const oauthForm = createOAuth2Simulator({ ...A.oauth2, requireFormat: "form" });
-const oauthShort = createOAuth2Simulator({ ...A.oauth2, requireFormat: "json", expiresIn: 2 });
+/** The app's and the short-lived OAuth server's clock: tests move it forward instead of sleeping. */
+let skew = 0;
+const clock = () => Date.now() + skew;
+const oauthShort = createOAuth2Simulator({ ...A.oauth2, requireFormat: "json", expiresIn: 2, now: clock });
 let extra: FastifyInstance;
 let extraUrl: string;
 
@@ -30,7 +32,7 @@ before(async () => {
   await extra.register(async (s) => oauthForm.register(s), { prefix: "/oauth2-form" });
   await extra.register(async (s) => oauthShort.register(s), { prefix: "/oauth2-short" });
   extraUrl = await extra.listen({ host: "127.0.0.1", port: 0 });
-  t = await startApp();
+  t = await startApp({ now: clock });
 });
 after(async () => {
   await t.close();
@@ -69,7 +71,7 @@ void describe("each handler delivers with exactly the document's wire format", (
     );
     assert.equal(got.headers["cache-control"], "no-cache");
     assert.equal(got.headers["content-type"], "application/json");
-    assert.deepEqual(got.body, { ...SEED_PAYLOAD, email: (got.body as { email: string }).email });
+    assert.deepEqual(got.body, await seedPayload(id));
     // The attempt log shows the handshake, redacted.
     const [handshake, push] = d.attempts[0]!.exchanges;
     assert.equal(handshake?.step, "auth:csrf");
@@ -158,10 +160,7 @@ void describe("each handler delivers with exactly the document's wire format", (
       const got = sb.staticKey.state.leads[0]!;
       if (where === "body") {
         assert.equal(got.headers["content-type"], "application/x-www-form-urlencoded");
-        assert.deepEqual(
-          { ...(got.body as object), email: undefined },
-          { ...SEED_PAYLOAD, ...fields, email: undefined },
-        );
+        assert.deepEqual(got.body, { ...(await seedPayload(d.leadId)), ...fields });
       } else {
         assert.equal(got.headers["content-type"], "application/json");
         if (where === "header") assert.equal(got.headers["vendory_key"], A.staticKey.vendoryKey);
@@ -194,7 +193,11 @@ void describe("the credential runtime", () => {
       const name = `reuse-${type}`;
       await createDestination(t, name, spec());
       const res = await t.api("POST", "/v1/leads/batch", {
-        leads: Array.from({ length: 20 }, (_, i) => ({ name: "B", email: `b${i}@reuse.test`, source: name })),
+        leads: Array.from({ length: 20 }, (_, i) => ({
+          name: "B",
+          email: `b${i}.${name}@reuse.test`,
+          source: name,
+        })),
       });
       assert.equal(res.body.accepted, 20, res.text);
       await eventually(() => sim().state.leads.length === 20, 8000, "20 leads");
@@ -211,7 +214,7 @@ void describe("the credential runtime", () => {
     await createDestination(t, "expiry", { url: `${extraUrl}/oauth2-short/leads`, auth });
     await waitStatus(t, await postLead(t, "expiry"), "delivered");
     assert.equal(oauthShort.state.tokenRequests, 1);
-    await new Promise((r) => setTimeout(r, 1100)); // expires_in 2 s → refreshed 1 s before
+    skew += 1100; // expires_in 2 s → refreshed 1 s before
     const d = await waitStatus(t, await postLead(t, "expiry"), "delivered");
     assert.equal(oauthShort.state.tokenRequests, 2);
     assert.deepEqual(
@@ -231,7 +234,7 @@ void describe("the credential runtime", () => {
     await waitStatus(t, await postLead(t, "ttl"), "delivered");
     await waitStatus(t, await postLead(t, "ttl"), "delivered");
     assert.equal(sb.keyToken.state.tokenRequests, 1);
-    await new Promise((r) => setTimeout(r, 1100)); // 2 s lifetime, fetched again 1 s ahead
+    skew += 1100; // 2 s lifetime, fetched again 1 s ahead
     await waitStatus(t, await postLead(t, "ttl"), "delivered");
     assert.equal(sb.keyToken.state.tokenRequests, 2);
   });

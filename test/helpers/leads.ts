@@ -16,6 +16,7 @@ export const SEED_002_MAPPING = {
 
 export interface DeliveryView {
   id: string;
+  leadId: string;
   status: string;
   attemptCount: number;
   lastError: { code: string; message: string } | null;
@@ -56,7 +57,7 @@ export async function postLead(
   const res = await t.api("POST", "/v1/leads", {
     name: "Asha",
     email: `asha.${seq}@example.com`,
-    phone: "+919123456789",
+    phone: `+9198${String(seq).padStart(8, "0")}`, // unique: repeats are linked as duplicates
     city: "Pune",
     projectId: "PRJ-7",
     source: name,
