@@ -1,15 +1,19 @@
 import { basicAuth } from "./basic.ts";
+import { csrfAuth } from "./csrf.ts";
+import { keyTokenAuth } from "./key-token.ts";
 import { noneAuth } from "./none.ts";
+import { oauth2Auth } from "./oauth2.ts";
 import { staticKeyAuth } from "./static-key.ts";
 import type { AuthStrategy } from "./strategy.ts";
 
 /** Every auth strategy, by `auth.type`. Adding one = one file + one line here. */
 export const AUTH_STRATEGIES: Readonly<Record<string, AuthStrategy<{ type: string }>>> = Object.freeze(
   Object.fromEntries(
-    ([noneAuth, basicAuth, staticKeyAuth] as unknown as AuthStrategy<{ type: string }>[]).map((s) => [
-      s.type,
-      s,
-    ]),
+    (
+      [noneAuth, basicAuth, staticKeyAuth, csrfAuth, keyTokenAuth, oauth2Auth] as unknown as AuthStrategy<{
+        type: string;
+      }>[]
+    ).map((s) => [s.type, s]),
   ),
 );
 
