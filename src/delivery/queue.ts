@@ -220,6 +220,27 @@ export async function releaseLeases(db: Kysely<Database>, owner: string, ids: st
     .execute();
 }
 
+/**
+ * Extends the leases of rows this worker is still pushing (a heartbeat), so an attempt that takes
+ * longer than the lease — a slow token endpoint, then a slow push, then a re-fetch — is never
+ * taken over by another worker while the lease stays short enough for quick crash recovery.
+ */
+export async function renewLeases(
+  db: Kysely<Database>,
+  owner: string,
+  ids: string[],
+  leaseUntil: number,
+): Promise<void> {
+  for (let c = 0; c < ids.length; c += 500) {
+    await db
+      .updateTable("deliveries")
+      .set({ lease_until: leaseUntil })
+      .where("lease_owner", "=", owner)
+      .where("id", "in", ids.slice(c, c + 500))
+      .execute();
+  }
+}
+
 /** Counts by status (for metrics: queue depth). */
 export async function countByStatus(db: Kysely<Database>): Promise<Record<string, number>> {
   const rows = await db

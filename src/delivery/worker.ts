@@ -19,6 +19,7 @@ import {
   completeMany,
   nextDueAt,
   releaseLeases,
+  renewLeases,
 } from "./queue.ts";
 import { nextRetryDelay } from "./schedule.ts";
 
@@ -68,6 +69,7 @@ export class Worker {
   #loop: Promise<void> | undefined;
   #unlisten: (() => Promise<void>) | undefined;
   #offWork: (() => void) | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -99,6 +101,17 @@ export class Worker {
     this.#running = true;
     this.#offWork = this.#events.on("work:available", () => this.wake());
     if (this.#caps.listenNotify) this.#unlisten = await this.#listenFn(() => this.wake());
+    this.#heartbeat = setInterval(
+      () => {
+        const ids = [...this.#inflight.keys()];
+        if (ids.length === 0) return;
+        renewLeases(this.#db, this.id, ids, this.#now() + this.#opts.leaseMs).catch((err: unknown) =>
+          this.#log.warn({ err }, "renewing leases failed"),
+        );
+      },
+      Math.max(100, Math.floor(this.#opts.leaseMs / 3)),
+    );
+    this.#heartbeat.unref();
     this.#loop = this.#run();
   }
 
@@ -120,6 +133,7 @@ export class Worker {
     await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     await this.#flush();
+    clearInterval(this.#heartbeat);
     await releaseLeases(this.#db, this.id, [...this.#inflight.keys()]);
     await this.#unlisten?.();
   }
@@ -191,8 +205,12 @@ export class Worker {
       excludeDestinations: exclude,
     });
     const giveBack: string[] = [];
+    // A destination created or changed in another process since the cache was loaded: look again
+    // before treating its rows as orphans.
+    let known = destinations;
+    if (rows.some((r) => !known.has(r.destination_id))) known = await this.#destinations.resolved({ fresh: true });
     for (const row of rows) {
-      const destination = destinations.get(row.destination_id);
+      const destination = known.get(row.destination_id);
       if (!destination) {
         this.#startJob(row, undefined);
         continue;

@@ -133,9 +133,9 @@ export class DestinationService {
   }
 
   /** All destinations, resolved, by id. Cheap: reloads only when something changed. */
-  async resolved(): Promise<Map<string, ResolvedDestination>> {
+  async resolved(opts: { fresh?: boolean } = {}): Promise<Map<string, ResolvedDestination>> {
     const now = this.#now();
-    if (this.#cache && now - this.#checkedAt < this.#refreshMs) return this.#cache;
+    if (this.#cache && !opts.fresh && now - this.#checkedAt < this.#refreshMs) return this.#cache;
     if (this.#loading) return this.#loading;
     this.#loading = this.#reload().finally(() => (this.#loading = undefined));
     return this.#loading;

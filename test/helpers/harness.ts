@@ -49,6 +49,8 @@ export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 export const SECRET_KEY = "11".repeat(32);
 
 export interface TestApp {
+  /** The database this app uses (another process or worker may share it). */
+  databaseUrl: string;
   app: App;
   url: string;
   /** Everything the app logged (JSON lines), for secret scans. */
@@ -97,6 +99,7 @@ export async function startApp(
   });
   const url = (await app.start()) as string;
   return {
+    databaseUrl: db.url,
     app,
     url,
     logs,
