@@ -208,7 +208,8 @@ export class Worker {
     // A destination created or changed in another process since the cache was loaded: look again
     // before treating its rows as orphans.
     let known = destinations;
-    if (rows.some((r) => !known.has(r.destination_id))) known = await this.#destinations.resolved({ fresh: true });
+    if (rows.some((r) => !known.has(r.destination_id)))
+      known = await this.#destinations.resolved({ fresh: true });
     for (const row of rows) {
       const destination = known.get(row.destination_id);
       if (!destination) {
