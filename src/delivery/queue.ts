@@ -146,7 +146,8 @@ export async function completeMany(
       }
     }
     const finished = applied.filter((i) => i.status === "delivered" || i.status === "failed");
-    if (finished.length > 0) await unblockDownstream(trx, [...new Set(finished.map((i) => i.leadId))], now, upstreamOf);
+    if (finished.length > 0)
+      await unblockDownstream(trx, [...new Set(finished.map((i) => i.leadId))], now, upstreamOf);
     return applied;
   });
 }
@@ -182,7 +183,10 @@ async function unblockDownstream(
     const rows = siblings.filter((s) => s.lead_id === b.lead_id && upstream.includes(s.destination_id));
     if (!rows.every((r) => FINAL.includes(r.status))) continue;
     const stored = b.result ? (JSON.parse(b.result) as { state?: Record<string, unknown> }) : {};
-    stored.state = { ...stored.state, upstream: Object.fromEntries(rows.map((r) => [r.destination_id, r.status])) };
+    stored.state = {
+      ...stored.state,
+      upstream: Object.fromEntries(rows.map((r) => [r.destination_id, r.status])),
+    };
     await trx
       .updateTable("deliveries")
       .set({ status: "pending", next_attempt_at: now, updated_at: now, result: JSON.stringify(stored) })
