@@ -61,6 +61,38 @@ export class CredentialRuntime {
     this.#now = now;
   }
 
+  /**
+   * Keeps a credential obtained outside a push (the OAuth connect callback) exactly as a handshake's
+   * result is kept: sealed in the shared store and cached here, replacing what was there.
+   */
+  async store(target: Omit<AuthTarget, "timeoutMs">, credential: Credential): Promise<void> {
+    const now = this.#now();
+    const expiresAt =
+      credential.expiresAt ?? (target.auth.ttlSeconds ? now + target.auth.ttlSeconds * 1000 : undefined);
+    const refreshAt =
+      expiresAt === undefined ? Number.MAX_SAFE_INTEGER : expiresAt - refreshMargin(expiresAt - now);
+    const cached: Cached = { version: target.version, credential, refreshAt };
+    this.#cache.set(target.id, cached);
+    await this.#store.save(target.id, this.#box.seal(JSON.stringify(cached)), expiresAt);
+  }
+
+  /**
+   * After a refusal: the credential must not be used again, but a refresh token in it stays (here
+   * and in the shared store) as the `previous` of the next handshake: an OAuth connection made by a
+   * person in a browser is not thrown away because one access token was refused.
+   */
+  async #markStale(target: AuthTarget): Promise<void> {
+    const cached = this.#cache.get(target.id) ?? (await this.#loadShared(target));
+    if (cached?.credential.refresh === undefined) {
+      this.#cache.delete(target.id);
+      await this.#store.remove(target.id);
+      return;
+    }
+    const stale: Cached = { ...cached, refreshAt: 0 };
+    this.#cache.set(target.id, stale);
+    await this.#store.save(target.id, this.#box.seal(JSON.stringify(stale)), cached.credential.expiresAt);
+  }
+
   session(
     target: AuthTarget,
     strategy: AuthStrategy<{ type: string }>,
@@ -83,10 +115,7 @@ export class CredentialRuntime {
         strategy.isRejection
           ? strategy.isRejection(status, headers)
           : status === 401 || (needsToken && status === 403),
-      invalidate: async () => {
-        this.#cache.delete(target.id);
-        await this.#store.remove(target.id);
-      },
+      invalidate: () => this.#markStale(target),
     };
   }
 

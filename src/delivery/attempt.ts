@@ -63,7 +63,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     auth: input.credentials.session(
       {
         id: destination.id,
-        version: destination.version,
+        version: destination.authVersion,
         auth: destination.auth,
         timeoutMs: destination.timeoutMs,
       },

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { authStrategy, AUTH_STRATEGIES } from "../auth/registry.ts";
 import type { AuthStrategy } from "../auth/strategy.ts";
@@ -235,11 +236,24 @@ function walk(
   return cur;
 }
 
+/** The `authVersion` of a destination document (see ResolvedDestination). */
+export function credentialVersion(doc: Record<string, unknown>): string {
+  const authType = (doc.auth as { type?: string } | undefined)?.type ?? "none";
+  const { secrets } = splitSecrets(doc, secretPaths(doc.connector as string, authType));
+  const basis = JSON.stringify([doc.connector, doc.auth, Object.entries(secrets).sort()]);
+  return createHash("sha256").update(basis).digest("base64url").slice(0, 22);
+}
+
 /** A destination ready for the worker: validated, compiled, with secrets in clear (in memory only). */
 export interface ResolvedDestination {
   id: string;
   name: string;
   version: string;
+  /**
+   * Changes only when what credentials depend on changes (connector, auth config, secrets): an
+   * edit of the mapping, filter or retry policy keeps the cached credential (and an OAuth connection).
+   */
+  authVersion: string;
   enabled: boolean;
   state: string;
   connector: Connector<unknown>;
