@@ -13,6 +13,7 @@ import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
+import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
 import { opsRoutes } from "./ops.ts";
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -69,6 +70,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   };
 
   opsRoutes(app, deps);
+  // No API key: the browser coming back from an OAuth provider; the one-time state is the proof.
+  oauthCallbackRoutes(app, deps);
   await app.register(async (ingest) => {
     ingest.addHook("onRequest", requireScope("ingest"));
     leadIngestRoutes(ingest, deps);
@@ -77,6 +80,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     admin.addHook("onRequest", requireScope("admin"));
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
+    connectRoutes(admin, deps);
     deliveryRoutes(admin, deps);
   });
   return app;
