@@ -130,7 +130,15 @@ async function initiateAuth(
   }
   const refresh = auth?.["RefreshToken"];
   const expiresAt = expiresAtFrom(auth?.["ExpiresIn"], ctx.now());
+  // Both tokens are named so that the runtime's redactor hides both wherever they appear.
   const credential: Credential = { values: { token } };
+  for (const [name, key] of [
+    ["idToken", "IdToken"],
+    ["accessToken", "AccessToken"],
+  ] as const) {
+    const v = auth?.[key];
+    if (typeof v === "string" && v && v !== token) credential.values[name] = v;
+  }
   if (typeof refresh === "string" && refresh) credential.refresh = refresh;
   if (expiresAt !== undefined) credential.expiresAt = expiresAt;
   return { ok: true, credential };

@@ -166,7 +166,15 @@ function toCredential(
       message: `the token endpoint answered without ${config.tokenField} (is "openid" in scope?)`,
     };
   }
+  // Every token is named so that the runtime's redactor hides all of them wherever they appear.
   const credential: Credential = { values: { token } };
+  for (const [name, key] of [
+    ["idToken", "id_token"],
+    ["accessToken", "access_token"],
+  ] as const) {
+    const v = answer[key];
+    if (typeof v === "string" && v && v !== token) credential.values[name] = v;
+  }
   const refresh = answer.refresh_token ?? previousRefresh;
   if (refresh) credential.refresh = refresh;
   const expiresAt = expiresAtFrom(answer.expires_in, now);
