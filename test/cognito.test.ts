@@ -100,6 +100,16 @@ void describe("cognito + seventargets", () => {
     assert.ok(!full.text.includes(A.password), "no password in the API");
     const push = d.attempts[0]!.exchanges[1] as unknown as { requestHeaders: Record<string, string> };
     assert.equal(push.requestHeaders["authorization"], "[redacted]");
+    const login = d.attempts[0]!.exchanges[0] as unknown as { requestBody: string; responseBody: string };
+    assert.deepEqual(JSON.parse(login.responseBody).AuthenticationResult, {
+      AccessToken: "[redacted]",
+      ExpiresIn: 3600,
+      IdToken: "[redacted]",
+      TokenType: "Bearer",
+      RefreshToken: "[redacted]",
+    });
+    assert.equal(JSON.parse(login.requestBody).AuthParameters.PASSWORD, "[redacted]");
+    assert.ok(!/eyJ[\w-]{20,}\.[\w-]{20,}/.test(full.text), "no JWT anywhere in the lead's record");
     await t.api("DELETE", `/v1/destinations/${dest.id}`);
   });
 
