@@ -4,6 +4,7 @@ import { buildServer } from "./api/server.ts";
 import type { ApiDeps } from "./api/deps.ts";
 import { CredentialRuntime } from "./auth/runtime.ts";
 import type { Config } from "./config.ts";
+import type { ConfigFile } from "./config-file.ts";
 import { createTransport, type Transport } from "./delivery/http-client.ts";
 import { countByStatus } from "./delivery/queue.ts";
 import { Worker } from "./delivery/worker.ts";
@@ -26,6 +27,24 @@ export interface App extends ApiDeps {
   /** Starts listening (when `api`) and the worker (when `worker`). Returns the URL. */
   start(): Promise<string | undefined>;
   stop(): Promise<void>;
+}
+
+/** Applies `leadpush.config.yaml`: destinations and API keys created or replaced by name. */
+export async function applyConfigFile(
+  app: Pick<App, "destinations" | "keys" | "log">,
+  file: ConfigFile,
+): Promise<void> {
+  for (const doc of file.destinations) {
+    const { created } = await app.destinations.upsert(doc);
+    app.log.info(
+      { destination: doc.name, file: file.path },
+      created ? "destination created from config" : "destination updated from config",
+    );
+  }
+  for (const k of file.apiKeys) {
+    const what = await app.keys.upsert(k.name, k.scopes, k.key);
+    app.log.info({ apiKey: k.name, scopes: k.scopes }, `API key ${what} from config`);
+  }
 }
 
 export interface AppOptions {
@@ -67,6 +86,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
     defaultRegion: config.defaultRegion,
     notifyOthers: () => db.notifyWork(),
+    duplicateWindowMs: config.duplicateWindowMs,
   });
   const worker =
     opts.worker === false

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { createApp } from "./app.ts";
+import { applyConfigFile, createApp } from "./app.ts";
+import { ConfigFileError, loadConfigFile } from "./config-file.ts";
+import { demoCommand } from "./commands/demo.ts";
+import { destinationsCommand } from "./commands/destinations.ts";
+import { importCommand } from "./commands/import.ts";
+import { AppError } from "./util/errors.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { openDb } from "./store/db.ts";
@@ -11,13 +16,21 @@ const HELP = `leadpush — a self-hosted lead push gateway
 Usage: leadpush <command> [options]
 
 Commands
-  serve                 API + worker (+ docs) on $PORT (8080), embedded SQLite in ./data unless DATABASE_URL
+  serve                 API + worker + dashboard on $PORT (8080), embedded SQLite in ./data unless DATABASE_URL
   worker                only the delivery worker (scale out: many workers, one Postgres)
   migrate               apply database migrations and exit
   sandbox [--port N]    simulators of every seed system on one port (default 8090)
   keys create --name N --scope ingest|admin
                         create an API key in the database (printed once)
   keys list             list API keys (never the keys themselves)
+  demo [--once]         sandbox + leadpush + one destination per seed system + sample leads
+  import FILE.csv       stream a CSV file of leads to a running leadpush (progress, rejects file)
+  destinations list     destinations with their state and delivery counts
+  destinations test NAME [--send]
+                        dry run: auth handshake + the request that would be sent (redacted)
+
+Commands that talk to a running leadpush take --url (LEADPUSH_URL, default http://localhost:8080)
+and --key (LEADPUSH_API_KEY).
 
 Environment: PORT, HOST, DATABASE_URL (file:PATH | sqlite:PATH | postgres://…), LEADPUSH_SECRET_KEY,
 LEADPUSH_ADMIN_TOKEN, LEADPUSH_PUBLIC_URL, LEADPUSH_ALLOW_PRIVATE_NETWORKS, LEADPUSH_DEFAULT_REGION, LOG_LEVEL.
@@ -59,18 +72,22 @@ const serve: Handler = async (argv) => {
   });
   if (values.help) {
     process.stdout.write(
-      "leadpush serve — API, worker and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n",
+      "leadpush serve — API, worker, dashboard and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n",
     );
     return 0;
   }
   const config = loadConfig();
+  const file = loadConfigFile(config.configFile);
   const log = createLogger(config.logLevel);
-  const app = await createApp(config, { logger: log, bootstrapKey: true });
+  const hasConfiguredKeys = (file?.apiKeys.length ?? 0) > 0;
+  const app = await createApp(config, { logger: log, bootstrapKey: !hasConfiguredKeys });
+  if (file) await applyConfigFile(app, file);
   const url = await app.start();
   const db = config.database.kind === "sqlite" ? `SQLite ${config.database.path}` : "Postgres";
   const lines = [
     "",
     `  leadpush is running at ${url}  (database: ${db})`,
+    `  dashboard: ${url}/dashboard`,
     `  API docs:  ${url}/docs      health: ${url}/healthz      metrics: ${url}/metrics`,
   ];
   if (app.firstAdminKey) {
@@ -177,7 +194,16 @@ const keys: Handler = async (argv) => {
   }
 };
 
-const COMMANDS: Record<string, Handler> = { serve, worker, migrate: migrateCmd, sandbox, keys };
+const COMMANDS: Record<string, Handler> = {
+  serve,
+  worker,
+  migrate: migrateCmd,
+  sandbox,
+  keys,
+  import: importCommand,
+  destinations: destinationsCommand,
+  demo: demoCommand,
+};
 
 /** Registers more commands (demo, import, destinations) from their own modules. */
 export function addCommand(name: string, handler: Handler): void {
@@ -196,6 +222,12 @@ async function main(argv: string[]): Promise<number> {
     return await handler(rest);
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, "fix the environment variable and start again");
+    if (err instanceof AppError) return fail(`${err.code}: ${err.message}`);
+    if (err instanceof ConfigFileError)
+      return fail(
+        `the config file is not valid:\n${err.message}`,
+        "fix it and start again; nothing was started",
+      );
     if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
       return fail((err as Error).message, `run 'leadpush ${cmd} --help'`);
     if ((err as { code?: string }).code === "EADDRINUSE")

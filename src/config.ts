@@ -27,6 +27,10 @@ const envSchema = z.object({
   LEADPUSH_PUBLIC_URL: z.string().url().optional(),
   /** Default region for phone numbers written without a country code (ISO 3166 alpha-2). */
   LEADPUSH_DEFAULT_REGION: z.string().length(2).default("IN"),
+  /** Leads with the same email or phone within this many days are duplicates (0: off). */
+  LEADPUSH_DUPLICATE_WINDOW_DAYS: z.coerce.number().min(0).default(30),
+  /** Destinations and API keys as code (optional file), applied by `serve` at start. */
+  LEADPUSH_CONFIG: z.string().default("./leadpush.config.yaml"),
   /** pino level. */
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** How long a worker owns a claimed delivery beyond its timeout before others may take it (ms). */
@@ -53,6 +57,8 @@ export interface Config {
   readonly leaseMs: number;
   readonly workerConcurrency: number;
   readonly shutdownGraceMs: number;
+  readonly duplicateWindowMs: number;
+  readonly configFile: string;
 }
 
 export class ConfigError extends Error {
@@ -95,5 +101,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: e.LEADPUSH_LEASE_MS,
     workerConcurrency: e.LEADPUSH_WORKER_CONCURRENCY,
     shutdownGraceMs: e.LEADPUSH_SHUTDOWN_GRACE_MS,
+    duplicateWindowMs: e.LEADPUSH_DUPLICATE_WINDOW_DAYS * 86_400_000,
+    configFile: resolve(e.LEADPUSH_CONFIG),
   });
 }

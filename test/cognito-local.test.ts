@@ -118,7 +118,7 @@ before(async () => {
   api = createServer((req, res) => void leads(req, res));
   await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
   apiUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
-  t = await startApp();
+  t = await startApp({ env: { LEADPUSH_DUPLICATE_WINDOW_DAYS: "0" } });
 });
 
 after(async () => {

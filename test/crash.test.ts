@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startSandbox } from "../src/sandbox/server.ts";
@@ -34,13 +35,13 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startChild(port: number): Promise<ChildProcess> {
+async function startChild(port: number, db = "crash.db"): Promise<ChildProcess> {
   const proc = spawn(process.execPath, ["src/cli.ts", "serve"], {
     env: {
       ...process.env,
       PORT: String(port),
       HOST: "127.0.0.1",
-      DATABASE_URL: `file:${join(dir, "crash.db")}`,
+      DATABASE_URL: `file:${join(dir, db)}`,
       LEADPUSH_DATA_DIR: dir,
       LEADPUSH_ADMIN_TOKEN: ADMIN_TOKEN,
       LEADPUSH_SECRET_KEY: SECRET_KEY,
@@ -136,6 +137,69 @@ test(
     process.stderr.write(
       `crash test: ${acceptedBeforeKill} accepted before the kill, ${deliveredBeforeKill} delivered; ${repeats} delivered twice (same key)\n`,
     );
+    child.kill("SIGTERM");
+    await new Promise((r) => child?.once("exit", r));
+  },
+);
+
+test(
+  "SIGTERM: stops claiming, finishes in-flight pushes, gives the rest back, exits 0",
+  { timeout: 60_000 },
+  async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+    child = await startChild(port, "shutdown.db");
+    sb.sink.reset();
+    sb.sink.behave({ delayMs: 700 });
+    await fetch(`${base}/v1/destinations`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        name: "slow-sink",
+        connector: "http",
+        url: `${sb.url}/sink/slow`,
+        concurrency: 4,
+      }),
+    });
+    const batch = await fetch(`${base}/v1/leads/batch`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        leads: Array.from({ length: 20 }, (_, i) => ({ name: `Term ${i}`, email: `term${i}@test.invalid` })),
+      }),
+    });
+    assert.equal(batch.status, 200);
+    const slow = () => sb.sink.received.filter((r) => r.path === "/slow");
+    await eventually(() => slow().length >= 4, 10_000, "pushes in flight");
+    const exited = new Promise<number | null>((r) => child!.once("exit", (code) => r(code)));
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    const inFlightAtStop = slow().length;
+    assert.ok(inFlightAtStop < 20, "not everything was pushed before the stop");
+    // Every push that was started was answered and recorded, and no row is left leased.
+    const db = new DatabaseSync(join(dir, "shutdown.db"));
+    const rows = db
+      .prepare(
+        "select d.status, d.lease_owner from deliveries d join destinations t on t.id = d.destination_id where t.name = 'slow-sink'",
+      )
+      .all() as { status: string; lease_owner: string | null }[];
+    db.close();
+    assert.equal(rows.filter((r) => r.lease_owner !== null).length, 0, "no lease left behind");
+    assert.equal(
+      rows.filter((r) => r.status === "delivered").length,
+      inFlightAtStop,
+      "in-flight pushes were recorded",
+    );
+    // After a restart the rest is delivered and nothing is sent twice.
+    sb.sink.behave({ delayMs: 0 });
+    child = await startChild(port, "shutdown.db");
+    await eventually(
+      () => new Set(slow().map((r) => r.idempotencyKey)).size >= 20,
+      20_000,
+      "the rest delivered",
+    );
+    assert.equal(slow().length, 20, "no push was repeated");
     child.kill("SIGTERM");
     await new Promise((r) => child?.once("exit", r));
   },

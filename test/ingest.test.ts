@@ -147,6 +147,47 @@ for (const backend of BACKENDS) {
       assert.equal(tooMany.status, 400);
     });
 
+    test("duplicates: same email or phone is linked to the first lead and not pushed again", async () => {
+      const plain = await t.api("POST", "/v1/destinations", {
+        name: `plain-${backend}`,
+        connector: "http",
+        url: "http://127.0.0.1:9/a",
+      });
+      const wants = await t.api("POST", "/v1/destinations", {
+        name: `wants-dups-${backend}`,
+        connector: "http",
+        url: "http://127.0.0.1:9/b",
+        pushDuplicates: true,
+      });
+      const first = await t.api("POST", "/v1/leads", {
+        name: "Dup",
+        email: "dup@x.test",
+        phone: "+919000000001",
+      });
+      assert.equal(first.body.duplicateOf, undefined);
+      assert.equal(first.body.deliveries.length, 2);
+      const byEmail = await t.api("POST", "/v1/leads", { name: "Dup again", email: " DUP@x.test " });
+      assert.equal(byEmail.body.duplicateOf, first.body.id);
+      assert.deepEqual(
+        byEmail.body.deliveries.map((d: { destination: string }) => d.destination),
+        [`wants-dups-${backend}`],
+      );
+      const batch = await t.api("POST", "/v1/leads/batch", {
+        leads: [
+          { name: "By phone", phone: "9000000001" },
+          { name: "New", email: "fresh@x.test" },
+          { name: "New twice", email: "fresh@x.test" },
+        ],
+      });
+      assert.equal(batch.body.results[0].duplicateOf, first.body.id);
+      assert.equal(batch.body.results[1].duplicateOf, undefined);
+      assert.equal(batch.body.results[2].duplicateOf, batch.body.results[1].id);
+      const lead = await t.api("GET", `/v1/leads/${byEmail.body.id}`);
+      assert.equal(lead.body.duplicateOf, first.body.id);
+      await t.api("DELETE", `/v1/destinations/${plain.body.id}`);
+      await t.api("DELETE", `/v1/destinations/${wants.body.id}`);
+    });
+
     test("list with cursor, and erase", async () => {
       for (let i = 0; i < 5; i++)
         await t.api("POST", "/v1/leads", { name: `Page${i}`, email: `p${i}@page.test`, source: "pager" });

@@ -29,7 +29,7 @@ before(async () => {
   publicUrl = `http://127.0.0.1:${port}`;
   sb = await startSandbox({ redirectUris: [`${publicUrl}/v1/oauth/callback`] });
   t = await startApp({
-    env: { PORT: String(port), LEADPUSH_PUBLIC_URL: publicUrl },
+    env: { PORT: String(port), LEADPUSH_PUBLIC_URL: publicUrl, LEADPUSH_DUPLICATE_WINDOW_DAYS: "0" },
     now: () => Date.now() + skewMs,
   });
 });

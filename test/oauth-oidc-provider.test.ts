@@ -107,7 +107,9 @@ before(async () => {
   });
   api = createServer((req, res) => void leads(req, res));
   apiUrl = await listen(api);
-  t = await startApp({ env: { PORT: String(port), LEADPUSH_PUBLIC_URL: publicUrl } });
+  t = await startApp({
+    env: { PORT: String(port), LEADPUSH_PUBLIC_URL: publicUrl, LEADPUSH_DUPLICATE_WINDOW_DAYS: "0" },
+  });
 });
 
 after(async () => {

@@ -36,7 +36,11 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const key = req.headers["idempotency-key"];
       const idempotencyKey = typeof key === "string" && key.length > 0 ? key.slice(0, 200) : undefined;
       const result = await deps.ingest.accept(req.body, idempotencyKey);
-      return reply.code(result.created ? 201 : 200).send({ id: result.id, deliveries: result.deliveries });
+      return reply.code(result.created ? 201 : 200).send({
+        id: result.id,
+        ...(result.duplicateOf ? { duplicateOf: result.duplicateOf } : {}),
+        deliveries: result.deliveries,
+      });
     },
   );
 
@@ -57,7 +61,13 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
         rejected: results.filter((r) => !r.ok).length,
         results: results.map((r, index) =>
           r.ok
-            ? { index, ok: true, id: r.result.id, deliveries: r.result.deliveries }
+            ? {
+                index,
+                ok: true,
+                id: r.result.id,
+                ...(r.result.duplicateOf ? { duplicateOf: r.result.duplicateOf } : {}),
+                deliveries: r.result.deliveries,
+              }
             : { index, ok: false, error: { code: r.code, message: r.message, details: r.details } },
         ),
       };

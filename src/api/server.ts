@@ -9,12 +9,15 @@ import Fastify, {
 } from "fastify";
 import type { Scope } from "../store/keys-repo.ts";
 import { deliveryRoutes } from "./deliveries.ts";
+import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
+import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
 import { opsRoutes } from "./ops.ts";
+import { statsRoutes } from "./stats.ts";
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -72,9 +75,12 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   opsRoutes(app, deps);
   // No API key: the browser coming back from an OAuth provider; the one-time state is the proof.
   oauthCallbackRoutes(app, deps);
+  // Static files, no key: the page asks for an admin key and sends it to the /v1 calls below.
+  dashboardRoutes(app);
   await app.register(async (ingest) => {
     ingest.addHook("onRequest", requireScope("ingest"));
     leadIngestRoutes(ingest, deps);
+    importRoutes(ingest, deps);
   });
   await app.register(async (admin) => {
     admin.addHook("onRequest", requireScope("admin"));
@@ -82,6 +88,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     destinationRoutes(admin, deps);
     connectRoutes(admin, deps);
     deliveryRoutes(admin, deps);
+    statsRoutes(admin, deps);
   });
   return app;
 }

@@ -50,6 +50,7 @@ export function leadView(l: LeadsTable) {
     id: l.id,
     createdAt: iso(l.created_at),
     erased: l.erased_at !== null,
+    duplicateOf: l.duplicate_of,
     ...(JSON.parse(l.data) as object),
   };
 }

@@ -63,6 +63,10 @@ export const destinationCommonSchema = z
       .max(1000)
       .default(16)
       .describe("Pushes in flight at once, per worker process."),
+    pushDuplicates: z
+      .boolean()
+      .default(false)
+      .describe("Also push leads recognized as duplicates (same email or phone within the window)."),
     after: z
       .array(z.string())
       .default([])
@@ -83,6 +87,7 @@ export interface DestinationSpec {
     timeoutMs: number;
     retry: { delaysMs: number[]; jitter: number };
     concurrency: number;
+    pushDuplicates: boolean;
     after: string[];
   };
   connectorConfig: Record<string, unknown>;
@@ -276,6 +281,7 @@ export interface ResolvedDestination {
   timeoutMs: number;
   retry: { delaysMs: number[]; jitter: number };
   concurrency: number;
+  pushDuplicates: boolean;
   after: string[];
   /** Every secret string of the destination, for the redactor. */
   secretValues: string[];

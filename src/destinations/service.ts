@@ -67,10 +67,10 @@ export class DestinationService {
     return this.#view(row);
   }
 
-  async update(idOrName: string, patch: unknown): Promise<DestinationView> {
+  async update(idOrName: string, patch: unknown, opts: { replace?: boolean } = {}): Promise<DestinationView> {
     const row = await this.#row(idOrName);
     const current = this.#document(row);
-    const merged = mergePatch(current, patch) as Record<string, unknown>;
+    const merged = (opts.replace ? patch : mergePatch(current, patch)) as Record<string, unknown>;
     const spec = validateDestination(merged);
     const doc = toDocument(spec);
     if (spec.common.name !== row.name) {
@@ -99,6 +99,18 @@ export class DestinationService {
     if (credentialsChanged) this.#invalidate(row.id);
     else this.#cache = undefined;
     return this.#view(updated);
+  }
+
+  /** Creates the destination, or replaces the one with the same name (config as code). */
+  async upsert(doc: Record<string, unknown>): Promise<{ view: DestinationView; created: boolean }> {
+    const name = typeof doc.name === "string" ? doc.name : "";
+    const existing = await this.#db
+      .selectFrom("destinations")
+      .select("id")
+      .where("name", "=", name)
+      .executeTakeFirst();
+    if (!existing) return { view: await this.create(doc), created: true };
+    return { view: await this.update(existing.id, doc, { replace: true }), created: false };
   }
 
   async remove(idOrName: string): Promise<void> {
@@ -193,6 +205,7 @@ export class DestinationService {
       timeoutMs: spec.common.timeoutMs,
       retry: spec.common.retry,
       concurrency: spec.common.concurrency,
+      pushDuplicates: spec.common.pushDuplicates,
       after: spec.common.after,
       secretValues: stringsIn(secrets),
     };

@@ -27,6 +27,7 @@ export class Ingest {
   readonly #now: () => number;
   readonly #region: string;
   readonly #notifyOthers: () => Promise<void>;
+  readonly #duplicateWindowMs: number;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #scheduled = false;
@@ -38,7 +39,9 @@ export class Ingest {
     now: () => number;
     defaultRegion: string;
     notifyOthers: () => Promise<void>;
+    duplicateWindowMs: number;
   }) {
+    this.#duplicateWindowMs = deps.duplicateWindowMs;
     this.#db = deps.db;
     this.#destinations = deps.destinations;
     this.#events = deps.events;
@@ -84,6 +87,7 @@ export class Ingest {
       destinationId: d.id,
       destinationName: d.name,
       status: d.after.some((a) => names.has(a)) ? ("blocked" as const) : ("pending" as const),
+      pushDuplicates: d.pushDuplicates,
     }));
     return { lead, idempotencyKey, targets };
   }
@@ -121,7 +125,7 @@ export class Ingest {
   }
 
   async #write(items: NewLead[]): Promise<IngestResult[]> {
-    const results = await insertLeads(this.#db, items, this.#now());
+    const results = await insertLeads(this.#db, items, this.#now(), { windowMs: this.#duplicateWindowMs });
     let deliveries = 0;
     for (const r of results) {
       if (!r.created) continue;

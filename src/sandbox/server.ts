@@ -23,9 +23,11 @@ export interface Sandbox {
 export interface SandboxOptions {
   port?: number;
   host?: string;
+  /** The public URL of the leadpush under test: the hosted UI accepts `${publicUrl}/v1/oauth/callback`. */
+  publicUrl?: string;
   /**
-   * Redirect URIs the hosted UI (seed 000) accepts for the Eminence client: the leadpush under
-   * test's `${LEADPUSH_PUBLIC_URL}/v1/oauth/callback`. Default: leadpush on localhost:8080.
+   * Redirect URIs the hosted UI (seed 000) accepts for the Eminence client, besides the one of
+   * `publicUrl`. Default (neither given): leadpush on localhost:8080 / 127.0.0.1:8080.
    */
   redirectUris?: readonly string[];
 }
@@ -36,7 +38,11 @@ export const DEFAULT_REDIRECT_URIS = [
 ];
 
 /** Every simulator of the seed systems, on one port (`leadpush sandbox`, the demo, the tests). */
-export function createSimulators(opts: Pick<SandboxOptions, "redirectUris"> = {}) {
+export function createSimulators(opts: Pick<SandboxOptions, "redirectUris" | "publicUrl"> = {}) {
+  const redirectUris = [
+    ...(opts.publicUrl !== undefined ? [`${opts.publicUrl.replace(/\/$/, "")}/v1/oauth/callback`] : []),
+    ...(opts.redirectUris ?? []),
+  ];
   const c = A.cognito;
   const cognito = createCognitoSimulator({
     region: c.region,
@@ -50,7 +56,7 @@ export function createSimulators(opts: Pick<SandboxOptions, "redirectUris"> = {}
       {
         clientId: e.clientId,
         clientSecret: e.clientSecret,
-        redirectUris: opts.redirectUris ?? DEFAULT_REDIRECT_URIS,
+        redirectUris: redirectUris.length > 0 ? redirectUris : DEFAULT_REDIRECT_URIS,
       },
     ],
     users: [{ username: e.username, password: e.password, email: e.username }],

@@ -41,6 +41,26 @@ export class ApiKeys {
     return { id, key, name, scopes };
   }
 
+  /** Config as code: a key with this name gets exactly this value and these scopes. */
+  async upsert(name: string, scopes: Scope[], key: string): Promise<"created" | "updated"> {
+    const existing = await this.#db
+      .selectFrom("api_keys")
+      .select("id")
+      .where("name", "=", name)
+      .executeTakeFirst();
+    const values = { prefix: key.slice(0, 7), hash: hash(key), scopes: scopes.join(","), revoked_at: null };
+    this.#cache.clear();
+    if (existing) {
+      await this.#db.updateTable("api_keys").set(values).where("id", "=", existing.id).execute();
+      return "updated";
+    }
+    await this.#db
+      .insertInto("api_keys")
+      .values({ id: newId(), name, created_at: Date.now(), last_used_at: null, ...values })
+      .execute();
+    return "created";
+  }
+
   async count(): Promise<number> {
     const row = await this.#db
       .selectFrom("api_keys")

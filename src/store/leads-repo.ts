@@ -6,14 +6,29 @@ import type { Database } from "./schema.ts";
 export interface NewLead {
   lead: Lead;
   idempotencyKey: string | undefined;
-  /** Destinations this lead goes to, with the initial delivery status (`pending` or `blocked`). */
-  targets: { destinationId: string; destinationName: string; status: "pending" | "blocked" }[];
+  /**
+   * Destinations this lead goes to, with the initial delivery status (`pending` or `blocked`).
+   * `pushDuplicates`: the destination also wants leads recognized as duplicates.
+   */
+  targets: {
+    destinationId: string;
+    destinationName: string;
+    status: "pending" | "blocked";
+    pushDuplicates: boolean;
+  }[];
+}
+
+/** Leads with the same email or phone created within this window are duplicates (0: off). */
+export interface DuplicatePolicy {
+  windowMs: number;
 }
 
 export interface IngestResult {
   id: string;
   /** False when an earlier lead with the same idempotency key was returned instead. */
   created: boolean;
+  /** The first lead with the same email or phone, when this one is a duplicate. */
+  duplicateOf?: string;
   deliveries: { id: string; destination: string; status: string }[];
 }
 
@@ -27,8 +42,10 @@ export async function insertLeads(
   db: Kysely<Database>,
   items: NewLead[],
   now: number,
+  duplicates: DuplicatePolicy = { windowMs: 0 },
 ): Promise<IngestResult[]> {
   return db.transaction().execute(async (trx) => {
+    const firstOf = await duplicateFinder(trx, items, now, duplicates.windowMs);
     const results: (IngestResult | undefined)[] = new Array(items.length);
     const firstByKey = new Map<string, number>();
     const leadRows: Database["leads"][] = [];
@@ -48,8 +65,20 @@ export async function insertLeads(
         data: JSON.stringify(item.lead),
         idempotency_key: item.idempotencyKey ?? null,
         erased_at: null,
+        duplicate_of: null,
       });
       rowIndex.push(i);
+    });
+    // Duplicates: the first lead with the same email or phone, stored earlier or earlier in this batch.
+    const seen = new Map<string, string>();
+    leadRows.forEach((row) => {
+      const keys = [row.email && `e:${row.email}`, row.phone && `p:${row.phone}`].filter(
+        (k): k is string => !!k,
+      );
+      const first =
+        firstOf(row.email, row.phone) ?? keys.map((k) => seen.get(k)).find((v) => v !== undefined);
+      if (first) row.duplicate_of = first;
+      else if (duplicates.windowMs > 0) for (const k of keys) if (!seen.has(k)) seen.set(k, row.id);
     });
     const inserted = new Set<string>();
     for (let c = 0; c < leadRows.length; c += CHUNK) {
@@ -66,7 +95,8 @@ export async function insertLeads(
       const i = rowIndex[j] as number;
       const item = items[i] as NewLead;
       if (!inserted.has(row.id)) return;
-      const deliveries = item.targets.map((t) => {
+      const targets = row.duplicate_of ? item.targets.filter((t) => t.pushDuplicates) : item.targets;
+      const deliveries = targets.map((t) => {
         const d = {
           id: newId(),
           lead_id: row.id,
@@ -87,7 +117,12 @@ export async function insertLeads(
         deliveryRows.push(d);
         return { id: d.id, destination: t.destinationName, status: t.status };
       });
-      results[i] = { id: row.id, created: true, deliveries };
+      results[i] = {
+        id: row.id,
+        created: true,
+        deliveries,
+        ...(row.duplicate_of ? { duplicateOf: row.duplicate_of } : {}),
+      };
     });
     for (let c = 0; c < deliveryRows.length; c += CHUNK) {
       await trx
@@ -105,10 +140,49 @@ export async function insertLeads(
   });
 }
 
+/**
+ * One query for the whole batch: the earliest non-erased, non-duplicate lead within the window
+ * for each email and phone in it.
+ */
+async function duplicateFinder(
+  trx: Transaction<Database>,
+  items: NewLead[],
+  now: number,
+  windowMs: number,
+): Promise<(email: string | null, phone: string | null) => string | undefined> {
+  if (windowMs <= 0) return () => undefined;
+  const emails = [...new Set(items.flatMap((i) => (i.lead.email ? [i.lead.email] : [])))];
+  const phones = [...new Set(items.flatMap((i) => (i.lead.phone ? [i.lead.phone] : [])))];
+  if (emails.length === 0 && phones.length === 0) return () => undefined;
+  const rows = await trx
+    .selectFrom("leads")
+    .select(["id", "email", "phone", "created_at"])
+    .where((eb) =>
+      eb.or([
+        ...(emails.length > 0 ? [eb("email", "in", emails)] : []),
+        ...(phones.length > 0 ? [eb("phone", "in", phones)] : []),
+      ]),
+    )
+    .where("created_at", ">=", now - windowMs)
+    .where("erased_at", "is", null)
+    .where("duplicate_of", "is", null)
+    .orderBy("created_at")
+    .orderBy("id")
+    .execute();
+  const byEmail = new Map<string, string>();
+  const byPhone = new Map<string, string>();
+  for (const r of rows) {
+    if (r.email && !byEmail.has(r.email)) byEmail.set(r.email, r.id);
+    if (r.phone && !byPhone.has(r.phone)) byPhone.set(r.phone, r.id);
+  }
+  return (email, phone) =>
+    (email ? byEmail.get(email) : undefined) ?? (phone ? byPhone.get(phone) : undefined);
+}
+
 async function existingByKey(trx: Transaction<Database>, key: string): Promise<IngestResult> {
   const lead = await trx
     .selectFrom("leads")
-    .select("id")
+    .select(["id", "duplicate_of"])
     .where("idempotency_key", "=", key)
     .executeTakeFirstOrThrow();
   const deliveries = await trx
@@ -118,7 +192,12 @@ async function existingByKey(trx: Transaction<Database>, key: string): Promise<I
     .where("deliveries.lead_id", "=", lead.id)
     .orderBy("deliveries.id")
     .execute();
-  return { id: lead.id, created: false, deliveries };
+  return {
+    id: lead.id,
+    created: false,
+    deliveries,
+    ...(lead.duplicate_of ? { duplicateOf: lead.duplicate_of } : {}),
+  };
 }
 
 export async function findLeadIdByKey(db: Kysely<Database>, key: string): Promise<IngestResult | undefined> {

@@ -125,6 +125,15 @@ const migrations: Record<string, Migration> = {
   },
 };
 
+// 002 and 003 are taken by the OAuth-connect and Reworked-batch branches.
+migrations["004_duplicates"] = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("leads").addColumn("duplicate_of", "text").execute();
+    await db.schema.createIndex("leads_email").on("leads").columns(["email", "created_at"]).execute();
+    await db.schema.createIndex("leads_phone").on("leads").columns(["phone", "created_at"]).execute();
+  },
+};
+
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
 
 export async function migrate(db: Kysely<unknown>): Promise<string[]> {

@@ -36,6 +36,8 @@ export interface LeadsTable {
   data: string;
   idempotency_key: string | null;
   erased_at: number | null;
+  /** The first lead with the same email or phone within the duplicate window. */
+  duplicate_of: string | null;
 }
 
 export interface DeliveriesTable {
