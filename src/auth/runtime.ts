@@ -76,23 +76,6 @@ export class CredentialRuntime {
     await this.#store.save(target.id, this.#box.seal(JSON.stringify(cached)), expiresAt);
   }
 
-  /**
-   * After a refusal: the credential must not be used again, but a refresh token in it stays (here
-   * and in the shared store) as the `previous` of the next handshake: an OAuth connection made by a
-   * person in a browser is not thrown away because one access token was refused.
-   */
-  async #markStale(target: AuthTarget): Promise<void> {
-    const cached = this.#cache.get(target.id) ?? (await this.#loadShared(target));
-    if (cached?.credential.refresh === undefined) {
-      this.#cache.delete(target.id);
-      await this.#store.remove(target.id);
-      return;
-    }
-    const stale: Cached = { ...cached, refreshAt: 0 };
-    this.#cache.set(target.id, stale);
-    await this.#store.save(target.id, this.#box.seal(JSON.stringify(stale)), cached.credential.expiresAt);
-  }
-
   session(
     target: AuthTarget,
     strategy: AuthStrategy<{ type: string }>,
@@ -100,6 +83,8 @@ export class CredentialRuntime {
     redactor: Redactor,
   ): AuthSession {
     const needsToken = typeof strategy.obtain === "function";
+    /** The credential this session last attached: only that one is dropped after a rejection. */
+    let applied: Credential | undefined;
     return {
       prepare: async (req) => {
         if (!needsToken) {
@@ -108,6 +93,9 @@ export class CredentialRuntime {
         }
         const got = await this.#credential(target, strategy, http, redactor);
         if (!got.ok) return got;
+        // Every session feeds its own redactor, also when it waited for another's handshake.
+        redactor.add(...Object.values(got.credential.values), got.credential.refresh);
+        applied = got.credential;
         strategy.apply(req, target.auth, got.credential);
         return { ok: true };
       },
@@ -115,7 +103,10 @@ export class CredentialRuntime {
         strategy.isRejection
           ? strategy.isRejection(status, headers)
           : status === 401 || (needsToken && status === 403),
-      invalidate: () => this.#markStale(target),
+      invalidate: async () => {
+        await this.#invalidate(target, applied);
+        applied = undefined;
+      },
     };
   }
 
@@ -125,40 +116,69 @@ export class CredentialRuntime {
     await this.#store.remove(destinationId);
   }
 
+  /**
+   * Marks the refused credential stale, here and in the shared store. It stays in memory as the
+   * `previous` of the next handshake (an OAuth refresh token can still be good). When another
+   * delivery already replaced it, nothing is dropped: many deliveries refused with the same old
+   * token cause one handshake, not one each.
+   */
+  async #invalidate(target: AuthTarget, rejected: Credential | undefined): Promise<void> {
+    const cached = this.#cache.get(target.id);
+    if (cached && (rejected === undefined || sameCredential(cached.credential, rejected))) {
+      this.#cache.set(target.id, { ...cached, refreshAt: 0 });
+    }
+    const shared = await this.#loadShared(target);
+    if (shared && (rejected === undefined || sameCredential(shared.credential, rejected))) {
+      if (shared.credential.refresh === undefined) await this.#store.remove(target.id);
+      // A refresh token stays in the shared store too (marked stale), for other processes and
+      // restarts: an OAuth connection made by a person in a browser is not thrown away because
+      // one access token was refused.
+      else
+        await this.#store.save(
+          target.id,
+          this.#box.seal(JSON.stringify({ ...shared, refreshAt: 0 })),
+          shared.credential.expiresAt,
+        );
+    }
+  }
+
   async #credential(
     target: AuthTarget,
     strategy: AuthStrategy<{ type: string }>,
     http: HttpClient,
     redactor: Redactor,
   ): Promise<PrepareResultWithCred> {
-    const now = this.#now();
-    const usable = (c: Cached | undefined): c is Cached =>
-      c !== undefined && c.version === target.version && c.refreshAt > now;
-    let cached = this.#cache.get(target.id);
-    // Another worker may have refreshed it already: look in the shared store before a handshake.
-    if (!usable(cached)) cached = (await this.#loadShared(target)) ?? cached;
-    if (usable(cached)) {
-      redactor.add(...Object.values(cached.credential.values), cached.credential.refresh);
-      return { ok: true, credential: cached.credential };
-    }
+    const usable = (c: Cached | undefined): boolean =>
+      c !== undefined && c.version === target.version && c.refreshAt > this.#now();
+    const cached = this.#cache.get(target.id);
+    if (cached && usable(cached)) return { ok: true, credential: cached.credential };
     const running = this.#inflight.get(target.id);
     if (running) return running;
-    const stale = cached as Cached | undefined;
-    const previous = stale?.version === target.version ? stale.credential : undefined;
-    const p = this.#fetch(target, strategy, http, redactor, previous).finally(() =>
+    // Another worker may have refreshed it already: look in the shared store before a handshake.
+    const shared = await this.#loadShared(target);
+    // While the store was read, a handshake here may have started or finished.
+    const latest = this.#cache.get(target.id);
+    if (latest && usable(latest)) return { ok: true, credential: latest.credential };
+    const started = this.#inflight.get(target.id);
+    if (started) return started;
+    if (shared && usable(shared)) {
+      this.#cache.set(target.id, shared);
+      return { ok: true, credential: shared.credential };
+    }
+    const stale = [latest, shared].find((c) => c?.version === target.version);
+    const p = this.#fetch(target, strategy, http, redactor, stale?.credential).finally(() =>
       this.#inflight.delete(target.id),
     );
     this.#inflight.set(target.id, p);
     return p;
   }
 
+  /** The shared store's credential of a destination (not put in the cache: it may be older). */
   async #loadShared(target: AuthTarget): Promise<Cached | undefined> {
     const row = await this.#store.load(target.id);
     if (!row) return undefined;
     try {
-      const cached = JSON.parse(this.#box.open(row.data)) as Cached;
-      this.#cache.set(target.id, cached);
-      return cached;
+      return JSON.parse(this.#box.open(row.data)) as Cached;
     } catch {
       return undefined;
     }
@@ -174,12 +194,13 @@ export class CredentialRuntime {
     this.handshakes.set(target.id, (this.handshakes.get(target.id) ?? 0) + 1);
     const obtain = strategy.obtain;
     if (!obtain) throw new Error(`auth type ${strategy.type} has no handshake`);
+    // A refresh sends the previous credential: it must be hidden in the handshake's record too.
+    if (previous) redactor.add(...Object.values(previous.values), previous.refresh);
     const result = await obtain(target.auth, { http, timeoutMs: target.timeoutMs, now: this.#now, previous });
     if (!result.ok) {
       return { ...result, message: redactor.text(result.message) };
     }
     const credential = result.credential;
-    redactor.add(...Object.values(credential.values), credential.refresh);
     const now = this.#now();
     const expiresAt =
       credential.expiresAt ?? (target.auth.ttlSeconds ? now + target.auth.ttlSeconds * 1000 : undefined);
@@ -190,6 +211,10 @@ export class CredentialRuntime {
     await this.#store.save(target.id, this.#box.seal(JSON.stringify(cached)), expiresAt);
     return { ok: true, credential };
   }
+}
+
+function sameCredential(a: Credential, b: Credential): boolean {
+  return JSON.stringify(a.values) === JSON.stringify(b.values);
 }
 
 type PrepareResultWithCred =

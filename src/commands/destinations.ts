@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import type { Exchange } from "../delivery/http-client.ts";
 import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
 export const DESTINATIONS_HELP = `leadpush destinations list [--url URL] [--key KEY]
@@ -17,18 +18,6 @@ interface Destination {
   auth?: { type: string };
   url?: string;
   baseUrl?: string;
-}
-
-interface Exchange {
-  step: string;
-  method: string;
-  url: string;
-  requestHeaders: Record<string, string>;
-  requestBody?: string;
-  status?: number;
-  responseBody?: string;
-  error?: { code: string; message: string };
-  durationMs: number;
 }
 
 export async function destinationsCommand(argv: string[]): Promise<number> {

@@ -2,8 +2,15 @@ import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { DeliveryContext, Outcome } from "../connectors/connector.ts";
 import type { ResolvedDestination } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
-import { createRedactor } from "../util/redact.ts";
-import { type Exchange, type HttpClient, recordingClient, type Transport } from "./http-client.ts";
+import { createRedactor, type Redactor } from "../util/redact.ts";
+import {
+  encodeBody,
+  type Exchange,
+  fullUrl,
+  type HttpClient,
+  recordingClient,
+  type Transport,
+} from "./http-client.ts";
 
 export interface AttemptInput {
   destination: ResolvedDestination;
@@ -90,26 +97,38 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     outcome = { kind: "retry", code: "internal_error", message: String((err as Error)?.message ?? err) };
   }
   if ("message" in outcome) outcome = { ...outcome, message: redactor.text(outcome.message) };
-  return { outcome, exchanges, state, durationMs: Math.round(performance.now() - t0) };
+  // A handshake's answer is recorded before its token is known to the redactor: redact once more.
+  const redacted = exchanges.map((e) => redactExchange(e, redactor));
+  return { outcome, exchanges: redacted, state, durationMs: Math.round(performance.now() - t0) };
 }
 
-function dryRunClient(
-  real: HttpClient,
-  redactor: ReturnType<typeof createRedactor>,
-  exchanges: Exchange[],
-): HttpClient {
+function redactExchange(e: Exchange, redactor: Redactor): Exchange {
+  const out: Exchange = {
+    ...e,
+    url: redactor.text(e.url),
+    requestHeaders: redactor.headers(e.requestHeaders),
+  };
+  if (e.requestBody !== undefined) out.requestBody = redactor.text(e.requestBody);
+  if (e.responseHeaders !== undefined) out.responseHeaders = redactor.headers(e.responseHeaders);
+  if (e.responseBody !== undefined) out.responseBody = redactor.text(e.responseBody);
+  if (e.error !== undefined) out.error = { ...e.error, message: redactor.text(e.error.message) };
+  return out;
+}
+
+function dryRunClient(real: HttpClient, redactor: Redactor, exchanges: Exchange[]): HttpClient {
   return {
     send(req, opts) {
       const step = opts.step ?? "push";
       if (step.startsWith("auth")) return real.send(req, opts);
+      // What the transport would send: the encoded body and its content type, the query in the URL.
+      const { body, contentType } = encodeBody(req);
+      const headersWithType = { ...(contentType ? { "content-type": contentType } : {}), ...req.headers };
       exchanges.push({
         step: `${step} (dry run: not sent)`,
         method: req.method,
-        url: redactor.text(req.url),
-        requestHeaders: redactor.headers(req.headers),
-        requestBody: redactor.text(
-          typeof req.body === "string" ? req.body : JSON.stringify(req.body ?? null),
-        ),
+        url: redactor.text(fullUrl(req)),
+        requestHeaders: redactor.headers(headersWithType),
+        ...(body !== undefined ? { requestBody: redactor.text(body) } : {}),
         durationMs: 0,
       });
       return Promise.resolve({

@@ -387,7 +387,9 @@ export class Worker {
           const upstreamOf = (id: string) =>
             (destinations.get(id)?.after ?? []).flatMap((name) => byName.get(name) ?? []);
           const applied = await completeMany(this.#db, batch, this.#now(), upstreamOf);
-          if (applied.some((c) => c.status === "delivered" || c.status === "failed")) this.wake();
+          // Finished rows can unblock downstream ones, and a retry changes when the next row is due
+          // (the loop may have gone to sleep before this write, with the row still leased).
+          if (applied.length > 0) this.wake();
         } catch (err) {
           // The leases run out and the deliveries are tried again: at-least-once, nothing lost.
           this.#log.error({ err, count: batch.length }, "recording attempt outcomes failed");

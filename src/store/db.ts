@@ -74,6 +74,10 @@ function openPostgresDb(url: string): Db {
       oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text"),
   };
   const pool = new pg.Pool({ connectionString: url, max: 10, types });
+  // An idle connection that drops (server restart, admin termination, closing while the pool ends)
+  // is removed by the pool, which then emits `error`: unhandled, that would crash the process.
+  // The next query simply opens a new connection.
+  pool.on("error", () => undefined);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kysely,

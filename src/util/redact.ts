@@ -34,7 +34,14 @@ export function createRedactor(initial: Iterable<string> = []): Redactor {
     for (const v of values) {
       if (typeof v !== "string" || v.length < 4 || secrets.has(v)) continue;
       secrets.add(v);
-      for (const variant of [encodeURIComponent(v), Buffer.from(v).toString("base64")]) {
+      // As it appears in a URL, a form body (`+` for spaces, `!'()~` escaped), a JSON string, base64.
+      const variants = [
+        encodeURIComponent(v),
+        new URLSearchParams({ v }).toString().slice(2),
+        JSON.stringify(v).slice(1, -1),
+        Buffer.from(v).toString("base64"),
+      ];
+      for (const variant of variants) {
         if (variant !== v && variant.length >= 4) secrets.add(variant);
       }
       changed = true;

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { test } from "node:test";
+import { DEMO_DESTINATIONS, SAMPLE_LEADS } from "../src/commands/demo.ts";
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+test(
+  "npm run demo -- --once: every sample lead reaches every seed system",
+  { timeout: 150_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "leadpush-demo-"));
+    try {
+      const { stdout } = await run(
+        process.execPath,
+        [
+          "src/cli.ts",
+          "demo",
+          "--once",
+          "--timeout",
+          "120",
+          "--port",
+          String(await freePort()),
+          "--sandbox-port",
+          String(await freePort()),
+          "--data-dir",
+          dir,
+        ],
+        { timeout: 140_000 },
+      );
+      assert.match(stdout, /every sample lead reached every destination/);
+      assert.doesNotMatch(stdout, /not available in this build/, "every seed system has its connector");
+      const table = stdout.split("\n").filter((l) => /^\S+\s+\d+\s+\d+/.test(l));
+      const names = DEMO_DESTINATIONS.map((d) => d.body("http://x").name as string);
+      for (const name of names) {
+        const row = table.find((l) => l.startsWith(name + " "));
+        assert.ok(row, `a row for ${name}:\n${stdout}`);
+        assert.equal(Number(row.split(/\s+/)[1]), SAMPLE_LEADS.length, row);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
