@@ -16,6 +16,7 @@ import { createMetrics } from "./metrics.ts";
 import { credentialStore } from "./store/credentials-repo.ts";
 import { type Db, openDb } from "./store/db.ts";
 import { ApiKeys } from "./store/keys-repo.ts";
+import { oauthStates } from "./store/oauth-states-repo.ts";
 import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
 
 export interface App extends ApiDeps {
@@ -73,7 +74,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   destinations.onChange = (id) => void credentials.forget(id).catch(() => undefined);
   const transport: Transport = createTransport({ allowPrivateNetworks: config.allowPrivateNetworks });
   const keys = new ApiKeys(db.kysely, config.adminToken);
-  const metrics = createMetrics(events, () => countByStatus(db.kysely));
+  const metrics = createMetrics(
+    events,
+    () => countByStatus(db.kysely),
+    () => destinations.states(),
+  );
   const ingest = new Ingest({
     db: db.kysely,
     destinations,
@@ -113,6 +118,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     credentials,
     transport,
     keys,
+    oauthStates: oauthStates(db.kysely, box),
     metrics,
     worker,
     now,

@@ -2,7 +2,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { Events } from "./events.ts";
 
 /** Prometheus metrics, fed from lifecycle events (the worker and API don't know about them). */
-export function createMetrics(events: Events, queueDepth: () => Promise<Record<string, number>>) {
+export function createMetrics(
+  events: Events,
+  queueDepth: () => Promise<Record<string, number>>,
+  destinationStates: () => Promise<{ name: string; state: string }[]> = () => Promise.resolve([]),
+) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "leadpush_process_" });
   const leads = new Counter({
@@ -40,6 +44,13 @@ export function createMetrics(events: Events, queueDepth: () => Promise<Record<s
     help: "1 when a destination waits for an admin to reconnect its OAuth account",
     labelNames: ["destination"],
     registers: [registry],
+    // Read from the store at scrape time: any process may have changed it.
+    async collect() {
+      const states = await destinationStates().catch(() => undefined);
+      if (!states) return;
+      this.reset();
+      for (const d of states) this.set({ destination: d.name }, d.state === "needs_reconnect" ? 1 : 0);
+    },
   });
   events.on("lead:accepted", () => leads.inc());
   events.on("delivery:completed", (e) => {

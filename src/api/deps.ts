@@ -11,6 +11,7 @@ import type { Ingest } from "../lead/ingest.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Db } from "../store/db.ts";
 import type { ApiKeys } from "../store/keys-repo.ts";
+import type { OAuthStates } from "../store/oauth-states-repo.ts";
 import type { Database } from "../store/schema.ts";
 import { AppError } from "../util/errors.ts";
 
@@ -26,6 +27,8 @@ export interface ApiDeps {
   credentials: CredentialRuntime;
   transport: Transport;
   keys: ApiKeys;
+  /** Pending browser OAuth connects (oauth2_code). */
+  oauthStates: OAuthStates;
   metrics: Metrics;
   worker: Worker | undefined;
   now: () => number;

@@ -2,10 +2,12 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { runAttempt } from "../delivery/attempt.ts";
 import { destinationCommonSchema } from "../destinations/model.ts";
+import type { DestinationView } from "../destinations/service.ts";
 import { type Lead, leadInputSchema, parseLead } from "../lead/lead.ts";
 import { AppError } from "../util/errors.ts";
 import { newId } from "../util/ids.ts";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
+import { withConnectInfo } from "./oauth.ts";
 
 const testSchema = z
   .object({
@@ -30,6 +32,7 @@ export const SAMPLE_LEAD: Lead = {
 /** Destinations CRUD and the dry run: the `admin` scope. */
 export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const tags = ["destinations"];
+  const view = (v: DestinationView) => withConnectInfo(v, deps.config.publicUrl);
   app.post(
     "/v1/destinations",
     {
@@ -42,20 +45,20 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req, reply) => {
       if (req.body === undefined || req.body === null)
         throw new AppError(400, "empty_body", "the body is empty");
-      return reply.code(201).send(await deps.destinations.create(req.body));
+      return reply.code(201).send(view(await deps.destinations.create(req.body)));
     },
   );
   app.get(
     "/v1/destinations",
     { schema: { tags, summary: "All destinations, secrets redacted" } },
     async () => ({
-      data: await deps.destinations.list(),
+      data: (await deps.destinations.list()).map(view),
     }),
   );
   app.get(
     "/v1/destinations/:id",
     { schema: { tags, summary: "One destination by id or name" } },
-    async (req) => deps.destinations.get((req.params as { id: string }).id),
+    async (req) => view(await deps.destinations.get((req.params as { id: string }).id)),
   );
   app.patch(
     "/v1/destinations/:id",
@@ -63,7 +66,7 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req) => {
       if (req.body === undefined || req.body === null)
         throw new AppError(400, "empty_body", "the body is empty");
-      return deps.destinations.update((req.params as { id: string }).id, req.body);
+      return view(await deps.destinations.update((req.params as { id: string }).id, req.body));
     },
   );
   app.delete(
@@ -105,7 +108,9 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
         credentials: deps.credentials,
         dryRun: !body.send,
       });
-      const authFailed = r.outcome.kind !== "delivered" && r.outcome.code.startsWith("auth");
+      // An auth handshake refused or unreachable, or a destination that needs a person (reconnect).
+      const authFailed =
+        r.outcome.kind !== "delivered" && (r.outcome.code.startsWith("auth") || r.outcome.kind === "blocked");
       return {
         destination: destination.name,
         sent: body.send,

@@ -15,6 +15,7 @@ import { destinationRoutes } from "./destinations.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
+import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
 import { opsRoutes } from "./ops.ts";
 import { statsRoutes } from "./stats.ts";
 
@@ -72,6 +73,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   };
 
   opsRoutes(app, deps);
+  // No API key: the browser coming back from an OAuth provider; the one-time state is the proof.
+  oauthCallbackRoutes(app, deps);
   // Static files, no key: the page asks for an admin key and sends it to the /v1 calls below.
   dashboardRoutes(app);
   await app.register(async (ingest) => {
@@ -83,6 +86,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     admin.addHook("onRequest", requireScope("admin"));
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
+    connectRoutes(admin, deps);
     deliveryRoutes(admin, deps);
     statsRoutes(admin, deps);
   });

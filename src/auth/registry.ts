@@ -1,8 +1,10 @@
 import { basicAuth } from "./basic.ts";
+import { cognitoAuth } from "./cognito.ts";
 import { csrfAuth } from "./csrf.ts";
 import { keyTokenAuth } from "./key-token.ts";
 import { noneAuth } from "./none.ts";
 import { oauth2Auth } from "./oauth2.ts";
+import { oauth2CodeAuth } from "./oauth2-code.ts";
 import { staticKeyAuth } from "./static-key.ts";
 import type { AuthStrategy } from "./strategy.ts";
 
@@ -10,7 +12,16 @@ import type { AuthStrategy } from "./strategy.ts";
 export const AUTH_STRATEGIES: Readonly<Record<string, AuthStrategy<{ type: string }>>> = Object.freeze(
   Object.fromEntries(
     (
-      [noneAuth, basicAuth, staticKeyAuth, csrfAuth, keyTokenAuth, oauth2Auth] as unknown as AuthStrategy<{
+      [
+        noneAuth,
+        basicAuth,
+        staticKeyAuth,
+        csrfAuth,
+        keyTokenAuth,
+        oauth2Auth,
+        cognitoAuth,
+        oauth2CodeAuth,
+      ] as unknown as AuthStrategy<{
         type: string;
       }>[]
     ).map((s) => [s.type, s]),

@@ -61,6 +61,21 @@ export class CredentialRuntime {
     this.#now = now;
   }
 
+  /**
+   * Keeps a credential obtained outside a push (the OAuth connect callback) exactly as a handshake's
+   * result is kept: sealed in the shared store and cached here, replacing what was there.
+   */
+  async store(target: Omit<AuthTarget, "timeoutMs">, credential: Credential): Promise<void> {
+    const now = this.#now();
+    const expiresAt =
+      credential.expiresAt ?? (target.auth.ttlSeconds ? now + target.auth.ttlSeconds * 1000 : undefined);
+    const refreshAt =
+      expiresAt === undefined ? Number.MAX_SAFE_INTEGER : expiresAt - refreshMargin(expiresAt - now);
+    const cached: Cached = { version: target.version, credential, refreshAt };
+    this.#cache.set(target.id, cached);
+    await this.#store.save(target.id, this.#box.seal(JSON.stringify(cached)), expiresAt);
+  }
+
   session(
     target: AuthTarget,
     strategy: AuthStrategy<{ type: string }>,
@@ -114,7 +129,16 @@ export class CredentialRuntime {
     }
     const shared = await this.#loadShared(target);
     if (shared && (rejected === undefined || sameCredential(shared.credential, rejected))) {
-      await this.#store.remove(target.id);
+      if (shared.credential.refresh === undefined) await this.#store.remove(target.id);
+      // A refresh token stays in the shared store too (marked stale), for other processes and
+      // restarts: an OAuth connection made by a person in a browser is not thrown away because
+      // one access token was refused.
+      else
+        await this.#store.save(
+          target.id,
+          this.#box.seal(JSON.stringify({ ...shared, refreshAt: 0 })),
+          shared.credential.expiresAt,
+        );
     }
   }
 

@@ -97,6 +97,53 @@ export const DEMO_DESTINATIONS: DemoDestination[] = [
       retry: FAST_RETRY,
     }),
   },
+  {
+    seed: "001 7targets (Cognito)",
+    body: (u) => ({
+      name: "seed001-7targets",
+      connector: "seventargets",
+      url: `${u}/seventargets/leads`,
+      auth: {
+        type: "cognito",
+        endpoint: `${u}/cognito/`,
+        clientId: A.cognito.clientId,
+        username: A.cognito.username,
+        password: A.cognito.password,
+      },
+      options: { assistantId: A.cognito.assistantId },
+      retry: FAST_RETRY,
+    }),
+  },
+  {
+    seed: "000 Eminence (OAuth connect)",
+    body: (u) => ({
+      name: "seed000-eminence",
+      connector: "eminence",
+      url: `${u}/eminence/leads`,
+      auth: {
+        type: "oauth2_code",
+        authorizeUrl: `${u}/hosted-ui/oauth2/authorize`,
+        tokenUrl: `${u}/hosted-ui/oauth2/token`,
+        clientId: A.eminence.clientId,
+        clientSecret: A.eminence.clientSecret,
+      },
+      retry: FAST_RETRY,
+    }),
+    // What an admin does once in the browser: connect → hosted UI sign-in → callback.
+    setup: async ({ app, destinationId, publicUrl }) => {
+      let next = `${publicUrl}/v1/destinations/${destinationId}/connect`;
+      const headers = { authorization: `Bearer ${app.config.adminToken ?? ""}` };
+      for (let hop = 0; hop < 5; hop++) {
+        const res = await fetch(next, { redirect: "manual", headers: hop === 0 ? headers : {} });
+        await res.arrayBuffer();
+        const location = res.headers.get("location");
+        if (res.status === 200) return;
+        if (!location) throw new Error(`connecting seed000-eminence failed: ${res.status} at ${next}`);
+        next = new URL(location, next).href;
+      }
+      throw new Error("connecting seed000-eminence: too many redirects");
+    },
+  },
 ];
 
 export const SAMPLE_LEADS = [

@@ -52,6 +52,8 @@ export interface Connector<C = Record<string, unknown>> {
   readonly defaultAuth: { type: string } & Record<string, unknown>;
   /** Auth types this connector accepts (undefined: any). */
   readonly authTypes?: readonly string[];
+  /** The payload when the destination has no `mapping` (undefined: the canonical lead). */
+  defaultPayload?(input: Record<string, unknown>, config: C): unknown;
   deliver(ctx: DeliveryContext<C>): Promise<Outcome>;
 }
 

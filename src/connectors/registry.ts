@@ -1,9 +1,16 @@
 import type { Connector } from "./connector.ts";
+import { eminenceConnector } from "./eminence.ts";
 import { httpConnector } from "./http.ts";
+import { sevenTargetsConnector } from "./seventargets.ts";
 
 /** Every connector, by name. Adding one = one file + one line here. */
 export const CONNECTORS: Readonly<Record<string, Connector<never>>> = Object.freeze(
-  Object.fromEntries(([httpConnector] as unknown as Connector<never>[]).map((c) => [c.name, c])),
+  Object.fromEntries(
+    ([httpConnector, sevenTargetsConnector, eminenceConnector] as unknown as Connector<never>[]).map((c) => [
+      c.name,
+      c,
+    ]),
+  ),
 );
 
 export function connector(name: string): Connector<never> | undefined {

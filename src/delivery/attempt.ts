@@ -65,12 +65,19 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
       timeoutMs: destination.timeoutMs,
       config: destination.connectorConfig,
     },
-    mapping: destination.mapping ?? { render: (i) => Promise.resolve(defaultPayload(i)) },
+    mapping: destination.mapping ?? {
+      render: (i) => {
+        const c = destination.connector;
+        return Promise.resolve(
+          c.defaultPayload ? c.defaultPayload(i, destination.connectorConfig) : defaultPayload(i),
+        );
+      },
+    },
     http,
     auth: input.credentials.session(
       {
         id: destination.id,
-        version: destination.version,
+        version: destination.authVersion,
         auth: destination.auth,
         timeoutMs: destination.timeoutMs,
       },

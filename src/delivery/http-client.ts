@@ -1,7 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { BlockList, isIP } from "node:net";
 import { Agent, request } from "undici";
-import type { Redactor } from "../util/redact.ts";
+import { hideTokenFields, type Redactor } from "../util/redact.ts";
 
 /** A request being built by a connector; auth strategies add to it before it is sent. */
 export interface OutboundRequest {
@@ -232,6 +232,8 @@ export function recordingClient(transport: Transport, redactor: Redactor, exchan
       const started = performance.now();
       const result = await transport.send(req, timeoutMs);
       const { body } = encodeBody(req);
+      // Handshake bodies carry tokens the redactor does not know yet: hide token-like fields first.
+      const hide = step.startsWith("auth") ? hideTokenFields : (s: string) => s;
       const ex: Exchange = {
         step,
         method: req.method,
@@ -239,11 +241,11 @@ export function recordingClient(transport: Transport, redactor: Redactor, exchan
         requestHeaders: redactor.headers(req.headers),
         durationMs: Math.round(performance.now() - started),
       };
-      if (body !== undefined) ex.requestBody = redactor.text(body.slice(0, EXCERPT_BYTES));
+      if (body !== undefined) ex.requestBody = redactor.text(hide(body).slice(0, EXCERPT_BYTES));
       if (result.ok) {
         ex.status = result.response.status;
         ex.responseHeaders = redactor.headers(result.response.headers);
-        ex.responseBody = redactor.text(result.response.text.slice(0, EXCERPT_BYTES));
+        ex.responseBody = redactor.text(hide(result.response.text).slice(0, EXCERPT_BYTES));
       } else {
         ex.error = { code: result.error.code, message: redactor.text(result.error.message) };
       }

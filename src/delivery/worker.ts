@@ -186,7 +186,9 @@ export class Worker {
     let destinationSlots = 0;
     for (const d of destinations.values()) {
       const busy = this.#perDestination.get(d.id) ?? 0;
-      if (!d.enabled || busy >= d.concurrency) exclude.push(d.id);
+      // A destination waiting for an OAuth reconnect is not claimed: the reconnect makes its
+      // deliveries due and wakes the workers.
+      if (!d.enabled || d.state === "needs_reconnect" || busy >= d.concurrency) exclude.push(d.id);
       else destinationSlots += d.concurrency - busy;
     }
     this.#excluded = exclude;
@@ -292,6 +294,7 @@ export class Worker {
     switch (outcome.kind) {
       case "delivered":
         status = "delivered";
+        if (destination) this.#markState(destination, "active");
         if (outcome.result !== undefined) result.response = outcome.result;
         break;
       case "failed":
@@ -316,6 +319,7 @@ export class Worker {
         code = outcome.code;
         attempts = row.attempts;
         nextAttemptAt = now + this.#opts.blockedRecheckMs;
+        if (destination) this.#markState(destination, "needs_reconnect");
         break;
       default: {
         const never: never = outcome;
@@ -370,6 +374,25 @@ export class Worker {
       ...(code ? { code } : {}),
     });
     if (!this.#writing) this.#writing = new Promise((r) => setImmediate(r)).then(() => this.#flushLoop());
+  }
+
+  /**
+   * The one place a destination's state follows what its pushes meet: a push blocked for a person
+   * marks it `needs_reconnect` (visible in the API and metrics); a delivered push marks it `active`
+   * again (heals a blocked attempt that raced with a reconnect).
+   */
+  #markState(destination: ResolvedDestination, state: "active" | "needs_reconnect"): void {
+    if (destination.state === state) return;
+    destination.state = state;
+    this.#destinations.setState(destination.id, state).catch((err: unknown) => {
+      this.#log.error({ err, destination: destination.name }, "recording the destination's state failed");
+    });
+    if (state === "needs_reconnect") {
+      this.#log.warn(
+        { destination: destination.name },
+        "destination needs an admin to reconnect it; its deliveries wait",
+      );
+    }
   }
 
   async #flushLoop(): Promise<void> {

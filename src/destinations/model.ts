@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { authStrategy, AUTH_STRATEGIES } from "../auth/registry.ts";
 import type { AuthStrategy } from "../auth/strategy.ts";
@@ -240,11 +241,35 @@ function walk(
   return cur;
 }
 
+/** The `authVersion` of a destination document (see ResolvedDestination). */
+export function credentialVersion(doc: Record<string, unknown>): string {
+  const authType = (doc.auth as { type?: string } | undefined)?.type ?? "none";
+  const { secrets } = splitSecrets(doc, secretPaths(doc.connector as string, authType));
+  const basis = canonicalJson([doc.connector, doc.auth, secrets]);
+  return createHash("sha256").update(basis).digest("base64url").slice(0, 22);
+}
+
+/** JSON with object keys sorted: the same value gives the same text, whatever the key order. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
 /** A destination ready for the worker: validated, compiled, with secrets in clear (in memory only). */
 export interface ResolvedDestination {
   id: string;
   name: string;
   version: string;
+  /**
+   * Changes only when what credentials depend on changes (connector, auth config, secrets): an
+   * edit of the mapping, filter or retry policy keeps the cached credential (and an OAuth connection).
+   */
+  authVersion: string;
   enabled: boolean;
   state: string;
   connector: Connector<unknown>;

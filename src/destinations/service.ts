@@ -9,6 +9,7 @@ import { newId } from "../util/ids.ts";
 import { stringsIn } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import {
+  credentialVersion,
   joinSecrets,
   mergePatch,
   redactSecrets,
@@ -85,9 +86,18 @@ export class DestinationService {
           `a destination named "${spec.common.name}" already exists`,
         );
     }
-    const updated = { ...row, ...this.#seal(doc), updated_at: Math.max(this.#now(), row.updated_at + 1) };
+    // Credentials (and an OAuth connection) survive edits that do not touch what they depend on.
+    const credentialsChanged = credentialVersion(current) !== credentialVersion(doc);
+    const updated = {
+      ...row,
+      ...this.#seal(doc),
+      // A new auth config gets a fresh try; if it still needs a person, its first push says so again.
+      ...(credentialsChanged ? { state: "active" } : {}),
+      updated_at: Math.max(this.#now(), row.updated_at + 1),
+    };
     await this.#db.updateTable("destinations").set(updated).where("id", "=", row.id).execute();
-    this.#invalidate(row.id);
+    if (credentialsChanged) this.#invalidate(row.id);
+    else this.#cache = undefined;
     return this.#view(updated);
   }
 
@@ -113,6 +123,11 @@ export class DestinationService {
   async setState(id: string, state: "active" | "needs_reconnect"): Promise<void> {
     await this.#db.updateTable("destinations").set({ state }).where("id", "=", id).execute();
     this.#cache = undefined;
+  }
+
+  /** Every destination's name and state, without opening secrets (metrics). */
+  async states(): Promise<{ name: string; state: string }[]> {
+    return this.#db.selectFrom("destinations").select(["name", "state"]).execute();
   }
 
   async get(idOrName: string): Promise<DestinationView> {
@@ -175,6 +190,7 @@ export class DestinationService {
       id: row.id,
       name: row.name,
       version: String(row.updated_at),
+      authVersion: credentialVersion(doc),
       enabled: row.enabled === 1,
       state: row.state,
       connector: conn,

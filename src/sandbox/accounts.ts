@@ -17,4 +17,24 @@ export const SANDBOX_ACCOUNTS = {
     password: "oauth-pass-2291",
   },
   staticKey: { vendor: "housing", vendoryKey: "static-vendor-key-6612" },
+  /** Seed 001: the Cognito user pool behind 7targets (InitiateAuth at `<sandbox>/cognito/`). */
+  cognito: {
+    region: "us-east-1",
+    userPoolId: "us-east-1_Sandbox01",
+    /** An app client without a secret, as 7targets hands out. */
+    clientId: "7t-sandbox-client",
+    /** An app client with a secret (SECRET_HASH). */
+    secretClientId: "7t-sandbox-secret-client",
+    clientSecret: "7t-client-secret-4410",
+    username: "leads@7targets.test",
+    password: "Sandbox-7t-pass-1",
+    assistantId: 42,
+  },
+  /** Seed 000: Eminence's Cognito hosted UI (`<sandbox>/hosted-ui/oauth2/authorize` and `/oauth2/token`). */
+  eminence: {
+    clientId: "eminence-sandbox-client",
+    clientSecret: "eminence-client-secret-7719",
+    username: "leads@eminence.test",
+    password: "Sandbox-em-pass-1",
+  },
 } as const;

@@ -1,10 +1,14 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { SANDBOX_ACCOUNTS as A } from "./accounts.ts";
+import { createCognitoSimulator } from "./cognito.ts";
+import { createHostedUiSimulator } from "./cognito-hosted-ui.ts";
 import { createCsrfSimulator } from "./csrf-client.ts";
+import { createEminenceSimulator } from "./eminence.ts";
 import { createKeyTokenSimulator } from "./key-token-client.ts";
 import { createNoneSimulator } from "./none-client.ts";
 import { createOAuth2Simulator } from "./oauth2-client.ts";
 import { createSink, type Sink } from "./sink.ts";
+import { createSevenTargetsSimulator } from "./seventargets.ts";
 import type { Simulator } from "./simulator.ts";
 import { createStaticKeySimulator } from "./static-key-client.ts";
 
@@ -16,9 +20,52 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
+export interface SandboxOptions {
+  port?: number;
+  host?: string;
+  /** The public URL of the leadpush under test: the hosted UI accepts `${publicUrl}/v1/oauth/callback`. */
+  publicUrl?: string;
+  /**
+   * Redirect URIs the hosted UI (seed 000) accepts for the Eminence client, besides the one of
+   * `publicUrl`. Default (neither given): leadpush on localhost:8080 / 127.0.0.1:8080.
+   */
+  redirectUris?: readonly string[];
+}
+
+export const DEFAULT_REDIRECT_URIS = [
+  "http://localhost:8080/v1/oauth/callback",
+  "http://127.0.0.1:8080/v1/oauth/callback",
+];
+
 /** Every simulator of the seed systems, on one port (`leadpush sandbox`, the demo, the tests). */
-export function createSimulators() {
+export function createSimulators(opts: Pick<SandboxOptions, "redirectUris" | "publicUrl"> = {}) {
+  const redirectUris = [
+    ...(opts.publicUrl !== undefined ? [`${opts.publicUrl.replace(/\/$/, "")}/v1/oauth/callback`] : []),
+    ...(opts.redirectUris ?? []),
+  ];
+  const c = A.cognito;
+  const cognito = createCognitoSimulator({
+    region: c.region,
+    userPoolId: c.userPoolId,
+    clients: [{ clientId: c.clientId }, { clientId: c.secretClientId, clientSecret: c.clientSecret }],
+    users: [{ username: c.username, password: c.password, email: c.username }],
+  });
+  const e = A.eminence;
+  const hostedUi = createHostedUiSimulator({
+    clients: [
+      {
+        clientId: e.clientId,
+        clientSecret: e.clientSecret,
+        redirectUris: redirectUris.length > 0 ? redirectUris : DEFAULT_REDIRECT_URIS,
+      },
+    ],
+    users: [{ username: e.username, password: e.password, email: e.username }],
+  });
   return {
+    cognito,
+    hostedUi,
+    sevenTargets: createSevenTargetsSimulator({ verifier: cognito.verifier }),
+    eminence: createEminenceSimulator({ verifier: hostedUi.verifier }),
     sink: createSink(),
     none: createNoneSimulator(),
     staticKey: createStaticKeySimulator({ vendor: A.staticKey.vendor, vendoryKey: A.staticKey.vendoryKey }),
@@ -29,14 +76,9 @@ export function createSimulators() {
 }
 
 export async function startSandbox(
-  opts: {
-    port?: number;
-    host?: string;
-    /** The public URL of the leadpush under test (OAuth redirect URIs the hosted UI accepts). */
-    publicUrl?: string;
-  } = {},
+  opts: SandboxOptions = {},
 ): Promise<Sandbox & ReturnType<typeof createSimulators>> {
-  const sims = createSimulators();
+  const sims = createSimulators(opts);
   const app = Fastify({ logger: false, bodyLimit: 10 * 1024 * 1024 });
   for (const sim of Object.values(sims) as Simulator[]) {
     await app.register(async (scope) => sim.register(scope), { prefix: sim.prefix });

@@ -102,6 +102,27 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "002_oauth_states": {
+    // Pending browser OAuth connects (oauth2_code): one row per `state`, so any API process can
+    // handle the callback. The state itself is stored hashed, the PKCE verifier sealed.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("oauth_states")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("destination_id", "text", (c) => c.notNull())
+        .addColumn("data", "text", (c) => c.notNull())
+        .addColumn("redirect_uri", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("expires_at", "bigint", (c) => c.notNull())
+        .addColumn("used_at", "bigint")
+        .execute();
+      await db.schema
+        .createIndex("oauth_states_created")
+        .on("oauth_states")
+        .columns(["created_at"])
+        .execute();
+    },
+  },
 };
 
 // 002 and 003 are taken by the OAuth-connect and Reworked-batch branches.

@@ -84,6 +84,19 @@ export interface CredentialsTable {
   updated_at: number;
 }
 
+export interface OAuthStatesTable {
+  /** SHA-256 (base64url) of the `state` sent to the provider. */
+  id: string;
+  destination_id: string;
+  /** Sealed JSON: the PKCE code verifier and the nonce. */
+  data: string;
+  redirect_uri: string;
+  created_at: number;
+  expires_at: number;
+  /** Set when a callback presented it: a state is good once. */
+  used_at: number | null;
+}
+
 export interface Database {
   api_keys: ApiKeysTable;
   destinations: DestinationsTable;
@@ -91,4 +104,5 @@ export interface Database {
   deliveries: DeliveriesTable;
   attempts: AttemptsTable;
   credentials: CredentialsTable;
+  oauth_states: OAuthStatesTable;
 }

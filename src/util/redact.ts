@@ -74,3 +74,35 @@ export function stringsIn(value: unknown, out: string[] = []): string[] {
   else if (value && typeof value === "object") for (const v of Object.values(value)) stringsIn(v, out);
   return out;
 }
+
+const TOKEN_KEY = /token|secret|password|session|^code$|code_verifier|assertion/i;
+const isTokenKey = (k: string) => TOKEN_KEY.test(k) && !/^token_?type$/i.test(k);
+
+/**
+ * For the bodies of auth handshakes: hides the values of token-like fields (`IdToken`,
+ * `refresh_token`, `PASSWORD`, `client_secret`, `Session`…) of a JSON or form-encoded body, so that
+ * tokens a handshake returns are hidden in the attempt log even before the redactor learns them.
+ */
+export function hideTokenFields(body: string): string {
+  const trimmed = body.trim();
+  if (trimmed.startsWith("{")) {
+    try {
+      const hide = (v: unknown, key = ""): unknown => {
+        if (typeof v === "string") return isTokenKey(key) ? REDACTED : v;
+        if (Array.isArray(v)) return v.map((x) => hide(x, key));
+        if (v && typeof v === "object")
+          return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hide(x, k)]));
+        return v;
+      };
+      return JSON.stringify(hide(JSON.parse(trimmed)));
+    } catch {
+      return body;
+    }
+  }
+  if (/^[\w.%+-]+=/.test(trimmed) && !/\s/.test(trimmed)) {
+    const params = new URLSearchParams(trimmed);
+    for (const k of [...params.keys()]) if (isTokenKey(k)) params.set(k, REDACTED);
+    return params.toString();
+  }
+  return body;
+}

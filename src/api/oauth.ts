@@ -1,0 +1,195 @@
+import type { FastifyInstance, FastifyReply } from "fastify";
+import {
+  exchangeCode,
+  type OAuth2CodeConfig,
+  startAuthorization,
+  STATE_LIFETIME_MS,
+} from "../auth/oauth2-code.ts";
+import type { HttpClient } from "../delivery/http-client.ts";
+import type { DestinationView } from "../destinations/service.ts";
+import { AppError } from "../util/errors.ts";
+import { createRedactor } from "../util/redact.ts";
+import type { ApiDeps } from "./deps.ts";
+
+/** Where providers send the browser back: register this URL with the vendor (seed 000's "redirect_url"). */
+export function callbackUrl(publicUrl: string): string {
+  return `${publicUrl}/v1/oauth/callback`;
+}
+
+/** `oauth2_code` destinations show the redirect URL to register and where to connect them. */
+export function withConnectInfo(view: DestinationView, publicUrl: string): DestinationView {
+  const auth = view["auth"] as { type?: string } | undefined;
+  if (auth?.type !== "oauth2_code") return view;
+  return {
+    ...view,
+    redirectUrl: callbackUrl(publicUrl),
+    connectUrl: `${publicUrl}/v1/destinations/${view.id}/connect`,
+  };
+}
+
+/** Starts a connect: a one-time `state` bound to the destination, kept server-side for 10 minutes. */
+async function begin(deps: ApiDeps, idOrName: string) {
+  const destination = await deps.destinations.resolve(idOrName);
+  if (destination.auth.type !== "oauth2_code") {
+    throw new AppError(
+      400,
+      "connect_not_supported",
+      `destination "${destination.name}" uses auth type "${destination.auth.type}"; only oauth2_code destinations are connected in the browser`,
+    );
+  }
+  const redirectUri = callbackUrl(deps.config.publicUrl);
+  const pending = await startAuthorization(destination.auth as unknown as OAuth2CodeConfig, redirectUri);
+  const now = deps.now();
+  await deps.oauthStates.put(
+    pending.state,
+    { destinationId: destination.id, codeVerifier: pending.codeVerifier, nonce: pending.nonce, redirectUri },
+    now,
+    STATE_LIFETIME_MS,
+  );
+  return {
+    destination: destination.name,
+    authorizeUrl: pending.url,
+    redirectUrl: redirectUri,
+    expiresAt: new Date(now + STATE_LIFETIME_MS).toISOString(),
+  };
+}
+
+/** `GET` (302 to the provider) and `POST` (the URL as JSON, for a UI or CLI): the `admin` scope. */
+export function connectRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const tags = ["destinations"];
+  app.get(
+    "/v1/destinations/:id/connect",
+    {
+      schema: {
+        tags,
+        summary: "oauth2_code: redirect (302) to the provider's authorize page to connect the destination",
+      },
+    },
+    async (req, reply) => {
+      const started = await begin(deps, (req.params as { id: string }).id);
+      return reply.header("cache-control", "no-store").redirect(started.authorizeUrl, 302);
+    },
+  );
+  app.post(
+    "/v1/destinations/:id/connect",
+    {
+      schema: {
+        tags,
+        summary: "oauth2_code: the provider's authorize URL to open in a browser ({authorizeUrl})",
+      },
+    },
+    async (req, reply) => {
+      const started = await begin(deps, (req.params as { id: string }).id);
+      return reply.header("cache-control", "no-store").send(started);
+    },
+  );
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(reply: FastifyReply, status: number, title: string, body: string) {
+  return reply
+    .code(status)
+    .header("cache-control", "no-store")
+    .header("referrer-policy", "no-referrer")
+    .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'")
+    .type("text/html; charset=utf-8")
+    .send(
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>leadpush: ${esc(title)}</title>` +
+        `<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem}</style>` +
+        `</head><body><h1>${esc(title)}</h1>${body}</body></html>`,
+    );
+}
+
+const MESSAGES: Record<string, string> = {
+  oauth_state_missing: "The link has no state parameter. Start again from leadpush's connect link.",
+  oauth_state_unknown: "This sign-in was not started by this leadpush. Start again from the connect link.",
+  oauth_state_used: "This sign-in link was already used. Start again from the connect link.",
+  oauth_state_expired: "This sign-in took longer than 10 minutes. Start again from the connect link.",
+  oauth_destination_missing: "The destination this sign-in was for no longer exists.",
+  oauth_destination_changed: "The destination no longer uses oauth2_code authentication.",
+};
+
+function errorPage(reply: FastifyReply, status: number, code: string, message = MESSAGES[code] ?? code) {
+  return page(
+    reply,
+    status,
+    "Could not connect",
+    `<p>${esc(message)}</p><p>Error code: <code id="error-code">${esc(code)}</code></p>`,
+  );
+}
+
+/**
+ * `GET /v1/oauth/callback`: the browser coming back from the provider. No API key: the one-time
+ * `state` is the proof. Exchanges the code, keeps the tokens sealed, marks the destination
+ * `active` and sends its waiting deliveries at once.
+ */
+export function oauthCallbackRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get(
+    "/v1/oauth/callback",
+    {
+      schema: {
+        tags: ["destinations"],
+        summary: "OAuth redirect target (register it with the provider); answers an HTML page",
+        security: [],
+      },
+    },
+    async (req, reply) => {
+      const params = new URL(req.url, "http://callback.invalid").searchParams;
+      const state = params.get("state");
+      if (!state) return errorPage(reply, 400, "oauth_state_missing");
+      const taken = await deps.oauthStates.take(state, deps.now());
+      if (!taken.ok) return errorPage(reply, 400, `oauth_state_${taken.reason}`);
+      const { pending } = taken;
+      const destination = await deps.destinations.resolve(pending.destinationId).catch(() => undefined);
+      if (!destination) return errorPage(reply, 404, "oauth_destination_missing");
+      if (destination.auth.type !== "oauth2_code") return errorPage(reply, 409, "oauth_destination_changed");
+      const redactor = createRedactor(destination.secretValues);
+      const error = params.get("error");
+      if (error) {
+        const description = params.get("error_description");
+        const said = `The provider answered ${error}${description ? `: ${description}` : ""}`;
+        return errorPage(reply, 400, "oauth_provider_error", redactor.text(said.slice(0, 300)));
+      }
+      const http: HttpClient = { send: (r, o) => deps.transport.send(r, o.timeoutMs) };
+      const result = await exchangeCode(
+        destination.auth as unknown as OAuth2CodeConfig,
+        { http, timeoutMs: destination.timeoutMs, now: deps.now },
+        {
+          params,
+          pending: { state, codeVerifier: pending.codeVerifier, nonce: pending.nonce },
+          redirectUri: pending.redirectUri,
+        },
+      );
+      if (!result.ok) {
+        deps.log.warn({ destination: destination.name, code: result.code }, "OAuth connect failed");
+        return errorPage(reply, 502, result.code, redactor.text(result.message));
+      }
+      await deps.credentials.store(
+        { id: destination.id, version: destination.authVersion, auth: destination.auth },
+        result.credential,
+      );
+      await deps.destinations.setState(destination.id, "active");
+      // Deliveries that waited for the reconnect are due now.
+      const now = deps.now();
+      const woken = await deps.kysely
+        .updateTable("deliveries")
+        .set({ next_attempt_at: now })
+        .where("destination_id", "=", destination.id)
+        .where("status", "=", "retrying")
+        .executeTakeFirst();
+      deps.events.emit("work:available");
+      await deps.db.notifyWork().catch(() => undefined);
+      const waiting = Number(woken.numUpdatedRows);
+      deps.log.info({ destination: destination.name, waiting }, "destination connected");
+      return page(
+        reply,
+        200,
+        "Connected",
+        `<p id="connected">Destination <b>${esc(destination.name)}</b> is connected. Leads are pushed with this account from now on.</p>` +
+          (waiting > 0 ? `<p>${waiting} waiting deliveries are being sent now.</p>` : "") +
+          `<p>You can close this page.</p>`,
+      );
+    },
+  );
+}
