@@ -427,4 +427,26 @@ void describe("dry run and validation", () => {
     sb.oauth2.reset();
     await waitStatus(t, await postLead(t, "secret-view"), "delivered");
   });
+
+  void test("refused credentials are held: a backlog of leads costs one login, not one each", async () => {
+    sb.keyToken.reset();
+    await createDestination(t, "held", {
+      url: `${sb.url}/key-token/leads`,
+      auth: { ...keyTokenAuth(), password: "still-wrong" },
+      retry: { delaysMs: [60_000], jitter: 0 },
+    });
+    const ids = [];
+    for (let i = 0; i < 10; i++) ids.push(await postLead(t, "held"));
+    for (const id of ids) {
+      await eventually(async () =>
+        (await deliveryOf(t, id)).lastError?.code === "auth_rejected" ? true : undefined,
+      );
+    }
+    assert.equal(sb.keyToken.state.tokenRequests, 1);
+    // Fixing the password is a new auth version: the hold does not apply to it.
+    await t.api("PATCH", "/v1/destinations/held", { auth: { password: A.keyToken.password } });
+    const fresh = await postLead(t, "held");
+    await waitStatus(t, fresh, "delivered");
+    await t.api("DELETE", "/v1/destinations/held");
+  });
 });

@@ -28,6 +28,11 @@ export interface AuthTarget {
   version: string;
   auth: { type: string; ttlSeconds?: number };
   timeoutMs: number;
+  /**
+   * At most this long a failed handshake answers for the next deliveries (the destination's first
+   * retry delay, so a delivery's own retry always gets a fresh try). Default 60 s.
+   */
+  failureHoldMs?: number;
 }
 
 interface Cached {
@@ -49,6 +54,8 @@ export function refreshMargin(lifetimeMs: number): number {
 export class CredentialRuntime {
   readonly #cache = new Map<string, Cached>();
   readonly #inflight = new Map<string, Promise<PrepareResultWithCred>>();
+  /** A failed handshake is remembered briefly, so a backlog does not hammer the token endpoint. */
+  readonly #failures = new Map<string, { version: string; until: number; result: PrepareResultWithCred }>();
   readonly #store: CredentialStore;
   readonly #box: SecretBox;
   readonly #now: () => number;
@@ -66,6 +73,7 @@ export class CredentialRuntime {
    * result is kept: sealed in the shared store and cached here, replacing what was there.
    */
   async store(target: Omit<AuthTarget, "timeoutMs">, credential: Credential): Promise<void> {
+    this.#failures.delete(target.id);
     const now = this.#now();
     const expiresAt =
       credential.expiresAt ?? (target.auth.ttlSeconds ? now + target.auth.ttlSeconds * 1000 : undefined);
@@ -113,6 +121,7 @@ export class CredentialRuntime {
   /** Forget a destination's credential everywhere (edited, deleted, reconnected). */
   async forget(destinationId: string): Promise<void> {
     this.#cache.delete(destinationId);
+    this.#failures.delete(destinationId);
     await this.#store.remove(destinationId);
   }
 
@@ -154,6 +163,8 @@ export class CredentialRuntime {
     if (cached && usable(cached)) return { ok: true, credential: cached.credential };
     const running = this.#inflight.get(target.id);
     if (running) return running;
+    const failed = this.#failures.get(target.id);
+    if (failed && failed.version === target.version && failed.until > this.#now()) return failed.result;
     // Another worker may have refreshed it already: look in the shared store before a handshake.
     const shared = await this.#loadShared(target);
     // While the store was read, a handshake here may have started or finished.
@@ -198,8 +209,12 @@ export class CredentialRuntime {
     if (previous) redactor.add(...Object.values(previous.values), previous.refresh);
     const result = await obtain(target.auth, { http, timeoutMs: target.timeoutMs, now: this.#now, previous });
     if (!result.ok) {
-      return { ...result, message: redactor.text(result.message) };
+      const failure = { ...result, message: redactor.text(result.message) };
+      const hold = Math.min(failureHoldMs(result.code), target.failureHoldMs ?? Number.POSITIVE_INFINITY);
+      this.#failures.set(target.id, { version: target.version, until: this.#now() + hold, result: failure });
+      return failure;
     }
+    this.#failures.delete(target.id);
     const credential = result.credential;
     const now = this.#now();
     const expiresAt =
@@ -211,6 +226,17 @@ export class CredentialRuntime {
     await this.#store.save(target.id, this.#box.seal(JSON.stringify(cached)), expiresAt);
     return { ok: true, credential };
   }
+}
+
+/**
+ * How long a failed handshake answers for the next deliveries without a new request: refused
+ * credentials (a wrong password: repeated logins could lock the account, e.g. in Cognito) are
+ * held a minute; an unreachable endpoint a few seconds. Editing the destination clears it.
+ */
+export function failureHoldMs(code: string): number {
+  if (code === "auth_unreachable") return 5_000;
+  if (code === "needs_reconnect") return 10_000;
+  return 60_000;
 }
 
 function sameCredential(a: Credential, b: Credential): boolean {

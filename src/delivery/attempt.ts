@@ -80,6 +80,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
         version: destination.authVersion,
         auth: destination.auth,
         timeoutMs: destination.timeoutMs,
+        failureHoldMs: input.dryRun ? 0 : (destination.retry.delaysMs[0] ?? 0),
       },
       destination.strategy,
       http,
