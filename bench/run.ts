@@ -118,7 +118,11 @@ async function main() {
   const profile = process.env.BENCH_CPU_PROFILE
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
     : [];
-  const lp = spawn(node, [...profile, join(import.meta.dirname, "..", "src", "cli.ts"), "serve"], {
+  // The same V8 flags as `npm start` (a smaller young generation: ~100 MB less RSS under load).
+  const flags = (process.env.BENCH_LEADPUSH_NODE_FLAGS ?? "--max-semi-space-size=16")
+    .split(" ")
+    .filter(Boolean);
+  const lp = spawn(node, [...flags, ...profile, join(import.meta.dirname, "..", "src", "cli.ts"), "serve"], {
     env: {
       ...process.env,
       PORT: String(port),
