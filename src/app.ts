@@ -103,6 +103,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
           listen: (fn) => db.listenWork(fn),
           options: { concurrency: config.workerConcurrency, leaseMs: config.leaseMs },
         });
+  if (worker) ingest.attachWorker(worker);
   let firstAdminKey: string | undefined;
   if (opts.bootstrapKey && !config.adminToken && (await keys.count()) === 0) {
     firstAdminKey = (await keys.create("admin (first start)", ["admin"])).key;

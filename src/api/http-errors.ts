@@ -34,6 +34,6 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return sendError(reply, err.statusCode, "bad_request", err.message);
   }
-  req.log.error({ err }, "request failed");
+  req.log.error({ err, method: req.method, url: req.url.split("?")[0] }, "request failed");
   return sendError(reply, 500, "internal_error", "something went wrong inside leadpush; the log has details");
 }

@@ -70,6 +70,8 @@ export class Worker {
   #unlisten: (() => Promise<void>) | undefined;
   #offWork: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** Slots promised to ingest's hand-off, not started yet. */
+  #reserved = 0;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -178,8 +180,41 @@ export class Worker {
   }
 
   /** Claims what fits; returns true when it claimed a full batch (more may be waiting). */
+  /**
+   * Hand-off from ingest in this process: a new delivery can be given straight to this worker,
+   * leased to it in the very transaction that stores the lead, when the worker has room for it
+   * now. It saves a claim query per lead and the wake-up latency. Returns the lease to write, or
+   * undefined (then the row waits in the queue for any worker).
+   */
+  reserve(destination: ResolvedDestination): { owner: string; leaseUntil: number } | undefined {
+    if (!this.#running || !destination.enabled || destination.state === "needs_reconnect") return undefined;
+    const busy = this.#perDestination.get(destination.id) ?? 0;
+    if (busy >= destination.concurrency || this.#inflight.size + this.#reserved >= this.#opts.concurrency)
+      return undefined;
+    this.#perDestination.set(destination.id, busy + 1);
+    this.#reserved++;
+    return { owner: this.id, leaseUntil: this.#now() + this.#opts.leaseMs };
+  }
+
+  /** Gives back a reservation whose row was not stored (a repeated idempotency key, a failed write). */
+  unreserve(destinationId: string): void {
+    this.#reserved--;
+    this.#perDestination.set(destinationId, (this.#perDestination.get(destinationId) ?? 1) - 1);
+  }
+
+  /** Starts a reserved delivery that is now stored and leased to this worker. */
+  adopt(row: ClaimedRow, destination: ResolvedDestination): void {
+    this.#reserved--;
+    if (!this.#running) {
+      // Stopping: the lease will run out and another worker (or the next start) takes the row.
+      this.#perDestination.set(destination.id, (this.#perDestination.get(destination.id) ?? 1) - 1);
+      return;
+    }
+    this.#startJob(row, destination);
+  }
+
   async #claimOnce(): Promise<boolean> {
-    const free = this.#opts.concurrency - this.#inflight.size;
+    const free = this.#opts.concurrency - this.#inflight.size - this.#reserved;
     if (free <= 0) return false;
     const destinations = await this.#destinations.resolved();
     const exclude: string[] = [];

@@ -1,10 +1,19 @@
 import type { Kysely } from "kysely";
+import type { ClaimedRow } from "../delivery/queue.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
 import type { DestinationService } from "../destinations/service.ts";
 import type { Events } from "../events.ts";
 import { insertLeads, type IngestResult, type NewLead } from "../store/leads-repo.ts";
 import type { Database } from "../store/schema.ts";
 import { AppError, type ErrorDetail } from "../util/errors.ts";
 import { type Lead, parseLead } from "./lead.ts";
+
+/** The local worker's side of the hand-off (implemented by `Worker`). */
+export interface Handoff {
+  reserve(destination: ResolvedDestination): { owner: string; leaseUntil: number } | undefined;
+  unreserve(destinationId: string): void;
+  adopt(row: ClaimedRow, destination: ResolvedDestination): void;
+}
 
 export type ItemResult =
   { ok: true; result: IngestResult } | { ok: false; code: string; message: string; details: ErrorDetail[] };
@@ -28,6 +37,7 @@ export class Ingest {
   readonly #region: string;
   readonly #notifyOthers: () => Promise<void>;
   readonly #duplicateWindowMs: number;
+  #handoff: Handoff | undefined;
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #scheduled = false;
@@ -125,18 +135,70 @@ export class Ingest {
   }
 
   async #write(items: NewLead[]): Promise<IngestResult[]> {
-    const results = await insertLeads(this.#db, items, this.#now(), { windowMs: this.#duplicateWindowMs });
-    let deliveries = 0;
+    // Hand-off: new deliveries the local worker has room for are leased to it in this transaction.
+    const handoff = this.#handoff;
+    const destinations = handoff ? await this.#destinations.resolved() : undefined;
+    const reserved: { item: number; destinationId: string }[] = [];
+    if (handoff && destinations) {
+      items.forEach((item, n) => {
+        for (const target of item.targets) {
+          const d = destinations.get(target.destinationId);
+          const lease = target.status === "pending" && d ? handoff.reserve(d) : undefined;
+          if (lease) {
+            target.lease = lease;
+            reserved.push({ item: n, destinationId: target.destinationId });
+          }
+        }
+      });
+    }
+    let results: IngestResult[];
+    try {
+      results = await insertLeads(this.#db, items, this.#now(), { windowMs: this.#duplicateWindowMs });
+    } catch (err) {
+      for (const r of reserved) handoff?.unreserve(r.destinationId);
+      throw err;
+    }
+    for (const r of reserved) {
+      const result = results[r.item];
+      const row = result?.created
+        ? result.handedOff?.find((h) => h.destinationId === r.destinationId)
+        : undefined;
+      const destination = destinations?.get(r.destinationId);
+      if (!row || !destination) {
+        handoff?.unreserve(r.destinationId);
+        continue;
+      }
+      handoff?.adopt(
+        {
+          id: row.id,
+          lead_id: row.leadId,
+          destination_id: row.destinationId,
+          attempts: 0,
+          result: null,
+          status: "pending",
+          lease_until: null,
+          lead_data: row.data,
+        },
+        destination,
+      );
+    }
+    let queued = 0;
     for (const r of results) {
       if (!r.created) continue;
-      deliveries += r.deliveries.length;
+      queued += r.deliveries.filter((d) => d.status === "pending").length - (r.handedOff?.length ?? 0);
       this.#events.emit("lead:accepted", { leadId: r.id, deliveries: r.deliveries.length });
     }
-    if (deliveries > 0) {
+    // Only work nobody holds yet needs a wake-up (here and in other processes).
+    if (queued > 0) {
       this.#events.emit("work:available");
       this.#notifyOthers().catch(() => undefined);
     }
     return results;
+  }
+
+  /** Lets new deliveries go straight to this process's worker (see `Worker.reserve`). */
+  attachWorker(handoff: Handoff): void {
+    this.#handoff = handoff;
   }
 
   /** Waits for writes in progress (shutdown). */

@@ -15,6 +15,8 @@ export interface NewLead {
     destinationName: string;
     status: "pending" | "blocked";
     pushDuplicates: boolean;
+    /** Leased at once to a worker of this process (ingest's hand-off). */
+    lease?: { owner: string; leaseUntil: number };
   }[];
 }
 
@@ -23,7 +25,18 @@ export interface DuplicatePolicy {
   windowMs: number;
 }
 
+/** A stored delivery that was leased to this process's worker in the same transaction. */
+export interface HandedOff {
+  id: string;
+  leadId: string;
+  destinationId: string;
+  /** The lead as stored (JSON). */
+  data: string;
+}
+
 export interface IngestResult {
+  /** Deliveries leased to the local worker (internal: not part of the API answer). */
+  handedOff?: HandedOff[];
   id: string;
   /** False when an earlier lead with the same idempotency key was returned instead. */
   created: boolean;
@@ -96,6 +109,7 @@ export async function insertLeads(
       const item = items[i] as NewLead;
       if (!inserted.has(row.id)) return;
       const targets = row.duplicate_of ? item.targets.filter((t) => t.pushDuplicates) : item.targets;
+      const mine: HandedOff[] = [];
       const deliveries = targets.map((t) => {
         const d = {
           id: newId(),
@@ -104,8 +118,8 @@ export async function insertLeads(
           status: t.status,
           attempts: 0,
           next_attempt_at: t.status === "pending" ? now : null,
-          lease_owner: null,
-          lease_until: null,
+          lease_owner: t.lease?.owner ?? null,
+          lease_until: t.lease?.leaseUntil ?? null,
           last_error: null,
           last_status: null,
           external_id: null,
@@ -115,12 +129,14 @@ export async function insertLeads(
           delivered_at: null,
         };
         deliveryRows.push(d);
+        if (t.lease) mine.push({ id: d.id, leadId: row.id, destinationId: t.destinationId, data: row.data });
         return { id: d.id, destination: t.destinationName, status: t.status };
       });
       results[i] = {
         id: row.id,
         created: true,
         deliveries,
+        handedOff: mine,
         ...(row.duplicate_of ? { duplicateOf: row.duplicate_of } : {}),
       };
     });
