@@ -105,7 +105,25 @@ const serve: Handler = async (argv) => {
   return -1;
 };
 
-const worker: Handler = async () => {
+/** For commands whose only option is --help: true when help was printed. */
+function printedHelp(argv: string[], text: string): boolean {
+  const { values } = parseArgs({
+    args: argv,
+    options: { help: { type: "boolean", short: "h" } },
+    strict: true,
+  });
+  if (values.help) process.stdout.write(text + "\n");
+  return values.help === true;
+}
+
+const worker: Handler = async (argv) => {
+  if (
+    printedHelp(
+      argv,
+      "leadpush worker — only the delivery worker, no API. Run many against one Postgres (DATABASE_URL,\nthe same LEADPUSH_SECRET_KEY everywhere) to scale out; see 'leadpush --help' for the environment.",
+    )
+  )
+    return 0;
   const config = loadConfig();
   const app = await createApp(config, { api: false });
   await app.start();
@@ -114,7 +132,14 @@ const worker: Handler = async () => {
   return -1;
 };
 
-const migrateCmd: Handler = async () => {
+const migrateCmd: Handler = async (argv) => {
+  if (
+    printedHelp(
+      argv,
+      "leadpush migrate — apply the database migrations (DATABASE_URL) and exit. serve and worker also migrate at start.",
+    )
+  )
+    return 0;
   const config = loadConfig();
   const db = await openDb(config.database, { migrate: false });
   const { migrate } = await import("./store/migrations.ts");
