@@ -105,7 +105,7 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
         credentials: deps.credentials,
         dryRun: !body.send,
       });
-      const authFailed = r.outcome.kind !== "delivered" && r.outcome.code.startsWith("auth");
+      const authFailed = "code" in r.outcome && r.outcome.code.startsWith("auth");
       return {
         destination: destination.name,
         sent: body.send,

@@ -298,6 +298,11 @@ export class Worker {
         attempts = row.attempts;
         nextAttemptAt = now + this.#opts.blockedRecheckMs;
         break;
+      case "awaiting":
+        // Handed to the connector's batching: not claimable (no next_attempt_at) until a batch
+        // completes it, or puts it back on its retry schedule.
+        status = "awaiting";
+        break;
       default: {
         const never: never = outcome;
         throw new Error(`unknown outcome ${JSON.stringify(never)}`);
@@ -365,6 +370,9 @@ export class Worker {
             (destinations.get(id)?.after ?? []).flatMap((name) => byName.get(name) ?? []);
           const applied = await completeMany(this.#db, batch, this.#now(), upstreamOf);
           if (applied.some((c) => c.status === "delivered" || c.status === "failed")) this.wake();
+          const awaiting = applied.filter((c) => c.status === "awaiting").map((c) => c.destinationId);
+          if (awaiting.length > 0)
+            this.#events.emit("deliveries:awaiting", { destinationIds: [...new Set(awaiting)] });
         } catch (err) {
           // The leases run out and the deliveries are tried again: at-least-once, nothing lost.
           this.#log.error({ err, count: batch.length }, "recording attempt outcomes failed");

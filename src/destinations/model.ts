@@ -86,6 +86,8 @@ export interface DestinationSpec {
   };
   connectorConfig: Record<string, unknown>;
   auth: { type: string } & Record<string, unknown>;
+  /** Built by the connector's `authFrom` from its own fields: not stored (it would go stale). */
+  authDerived: boolean;
 }
 
 const COMMON_KEYS = new Set(Object.keys(destinationCommonSchema.shape));
@@ -115,7 +117,16 @@ export function validateDestination(input: unknown): DestinationSpec {
   for (const [k, v] of Object.entries(common.data)) if (!COMMON_KEYS.has(k)) rest[k] = v;
   const connCfg = (conn as Connector<unknown>).schema.safeParse(rest);
   if (!connCfg.success) throw invalid(`not a valid "${conn.name}" destination`, issues(connCfg.error));
-  const authInput = common.data.auth ?? conn.defaultAuth;
+  const derive = (conn as Connector<unknown>).authFrom;
+  if (derive && common.data.auth !== undefined) {
+    throw invalid(`connector "${conn.name}" builds its auth from its own fields; leave "auth" out`, [
+      {
+        path: ["auth"],
+        message: "not accepted for this connector (see its email / password / apiKey fields)",
+      },
+    ]);
+  }
+  const authInput = derive ? derive(connCfg.data) : (common.data.auth ?? conn.defaultAuth);
   const strategy = authStrategy(authInput.type);
   if (!strategy) {
     throw invalid(`unknown auth type "${authInput.type}"`, [
@@ -139,7 +150,15 @@ export function validateDestination(input: unknown): DestinationSpec {
     common: commonOnly as DestinationSpec["common"],
     connectorConfig: connCfg.data as Record<string, unknown>,
     auth: auth.data as DestinationSpec["auth"],
+    authDerived: derive !== undefined,
   };
+}
+
+/** The auth type of a stored destination document (derived auth is not stored). */
+export function authTypeOf(doc: Record<string, unknown>): string {
+  const auth = doc.auth as { type?: unknown } | undefined;
+  if (typeof auth?.type === "string") return auth.type;
+  return findConnector(String(doc.connector))?.defaultAuth.type ?? "none";
 }
 
 /** The paths of secret fields of a destination: the connector's and its auth strategy's. */

@@ -9,6 +9,7 @@ import { newId } from "../util/ids.ts";
 import { stringsIn } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import {
+  authTypeOf,
   joinSecrets,
   mergePatch,
   redactSecrets,
@@ -198,8 +199,7 @@ export class DestinationService {
   }
 
   #seal(doc: Record<string, unknown>) {
-    const authType = (doc.auth as { type: string }).type;
-    const { plain, secrets } = splitSecrets(doc, secretPaths(doc.connector as string, authType));
+    const { plain, secrets } = splitSecrets(doc, secretPaths(doc.connector as string, authTypeOf(doc)));
     const { name, connector, enabled, ...config } = plain;
     return {
       name: name as string,
@@ -224,8 +224,7 @@ export class DestinationService {
 
   #view(row: DestinationsTable): DestinationView {
     const doc = this.#document(row);
-    const authType = (doc.auth as { type: string } | undefined)?.type ?? "none";
-    const { plain, secrets } = splitSecrets(doc, secretPaths(row.connector, authType));
+    const { plain, secrets } = splitSecrets(doc, secretPaths(row.connector, authTypeOf(doc)));
     return {
       id: row.id,
       ...redactSecrets(plain, secrets),
@@ -238,5 +237,5 @@ export class DestinationService {
 
 /** The stored document of a validated destination: common fields, connector fields, auth. */
 function toDocument(spec: ReturnType<typeof validateDestination>): Record<string, unknown> {
-  return { ...spec.common, ...spec.connectorConfig, auth: spec.auth };
+  return { ...spec.common, ...spec.connectorConfig, ...(spec.authDerived ? {} : { auth: spec.auth }) };
 }

@@ -83,6 +83,7 @@ export async function insertLeads(
           created_at: now,
           updated_at: now,
           delivered_at: null,
+          batch_id: null,
         };
         deliveryRows.push(d);
         return { id: d.id, destination: t.destinationName, status: t.status };
