@@ -18,6 +18,8 @@ Commands
   keys create --name N --scope ingest|admin
                         create an API key in the database (printed once)
   keys list             list API keys (never the keys themselves)
+  ejento register|users|update-user --destination NAME
+                        the Ejento account of an ejento destination (on a running server)
 
 Environment: PORT, HOST, DATABASE_URL (file:PATH | sqlite:PATH | postgres://…), LEADPUSH_SECRET_KEY,
 LEADPUSH_ADMIN_TOKEN, LEADPUSH_PUBLIC_URL, LEADPUSH_ALLOW_PRIVATE_NETWORKS, LEADPUSH_DEFAULT_REGION, LOG_LEVEL.
@@ -177,7 +179,15 @@ const keys: Handler = async (argv) => {
   }
 };
 
-const COMMANDS: Record<string, Handler> = { serve, worker, migrate: migrateCmd, sandbox, keys };
+const COMMANDS: Record<string, Handler> = {
+  serve,
+  worker,
+  migrate: migrateCmd,
+  sandbox,
+  keys,
+  // Loaded on use; a module cannot call addCommand at import time (main runs as cli.ts loads).
+  ejento: async (argv) => (await import("./commands/ejento.ts")).ejentoCommand(argv),
+};
 
 /** Registers more commands (demo, import, destinations) from their own modules. */
 export function addCommand(name: string, handler: Handler): void {

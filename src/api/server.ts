@@ -11,6 +11,7 @@ import type { Scope } from "../store/keys-repo.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
+import { ejentoRoutes } from "./ejento.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { opsRoutes } from "./ops.ts";
@@ -77,6 +78,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     admin.addHook("onRequest", requireScope("admin"));
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
+    ejentoRoutes(admin, deps);
     deliveryRoutes(admin, deps);
   });
   return app;

@@ -1,4 +1,5 @@
 import { basicAuth } from "./basic.ts";
+import { ejentoAuth } from "./ejento.ts";
 import { noneAuth } from "./none.ts";
 import { staticKeyAuth } from "./static-key.ts";
 import type { AuthStrategy } from "./strategy.ts";
@@ -6,10 +7,9 @@ import type { AuthStrategy } from "./strategy.ts";
 /** Every auth strategy, by `auth.type`. Adding one = one file + one line here. */
 export const AUTH_STRATEGIES: Readonly<Record<string, AuthStrategy<{ type: string }>>> = Object.freeze(
   Object.fromEntries(
-    ([noneAuth, basicAuth, staticKeyAuth] as unknown as AuthStrategy<{ type: string }>[]).map((s) => [
-      s.type,
-      s,
-    ]),
+    ([noneAuth, basicAuth, staticKeyAuth, ejentoAuth] as unknown as AuthStrategy<{ type: string }>[]).map(
+      (s) => [s.type, s],
+    ),
   ),
 );
 

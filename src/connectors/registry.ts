@@ -1,9 +1,12 @@
 import type { Connector } from "./connector.ts";
+import { ejentoConnector } from "./ejento/connector.ts";
 import { httpConnector } from "./http.ts";
 
 /** Every connector, by name. Adding one = one file + one line here. */
 export const CONNECTORS: Readonly<Record<string, Connector<never>>> = Object.freeze(
-  Object.fromEntries(([httpConnector] as unknown as Connector<never>[]).map((c) => [c.name, c])),
+  Object.fromEntries(
+    ([httpConnector, ejentoConnector] as unknown as Connector<never>[]).map((c) => [c.name, c]),
+  ),
 );
 
 export function connector(name: string): Connector<never> | undefined {

@@ -369,7 +369,11 @@ export class Worker {
           const upstreamOf = (id: string) =>
             (destinations.get(id)?.after ?? []).flatMap((name) => byName.get(name) ?? []);
           const applied = await completeMany(this.#db, batch, this.#now(), upstreamOf);
-          if (applied.some((c) => c.status === "delivered" || c.status === "failed")) this.wake();
+          // Finished rows may unblock downstream ones; a short retry may fall due before the idle timer.
+          if (
+            applied.some((c) => c.status === "delivered" || c.status === "failed" || c.nextAttemptAt !== null)
+          )
+            this.wake();
           const awaiting = applied.filter((c) => c.status === "awaiting").map((c) => c.destinationId);
           if (awaiting.length > 0)
             this.#events.emit("deliveries:awaiting", { destinationIds: [...new Set(awaiting)] });

@@ -17,4 +17,7 @@ export const SANDBOX_ACCOUNTS = {
     password: "oauth-pass-2291",
   },
   staticKey: { vendor: "housing", vendoryKey: "static-vendor-key-6612" },
+  /** Not registered in advance: `leadpush ejento register` creates it (the first user is a superuser). */
+  ejento: { email: "leadpush@ejento.test", password: "ejento-pass-4417", agentId: "42" },
+  reworked: { email: "ops@reworked.test", password: "reworked-pass-3306" },
 } as const;

@@ -1,9 +1,11 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { SANDBOX_ACCOUNTS as A } from "./accounts.ts";
 import { createCsrfSimulator } from "./csrf-client.ts";
+import { createEjentoSimulator } from "./ejento.ts";
 import { createKeyTokenSimulator } from "./key-token-client.ts";
 import { createNoneSimulator } from "./none-client.ts";
 import { createOAuth2Simulator } from "./oauth2-client.ts";
+import { createReworkedSimulator } from "./reworked.ts";
 import { createSink, type Sink } from "./sink.ts";
 import type { Simulator } from "./simulator.ts";
 import { createStaticKeySimulator } from "./static-key-client.ts";
@@ -18,6 +20,7 @@ export interface Sandbox {
 
 /** Every simulator of the seed systems, on one port (`leadpush sandbox`, the demo, the tests). */
 export function createSimulators() {
+  const ejento = createEjentoSimulator({ agents: [A.ejento.agentId] });
   return {
     sink: createSink(),
     none: createNoneSimulator(),
@@ -25,6 +28,10 @@ export function createSimulators() {
     csrf: createCsrfSimulator({ username: A.csrf.username, password: A.csrf.password }),
     keyToken: createKeyTokenSimulator({ ...A.keyToken }),
     oauth2: createOAuth2Simulator({ ...A.oauth2, requireFormat: "json" }),
+    /** Ejento's auth app (`/ejento-auth`) and API (`/ejento`): two simulators sharing one state. */
+    ejentoAuth: ejento.auth,
+    ejento: ejento.api,
+    reworked: createReworkedSimulator({ accounts: [{ ...A.reworked }] }),
   };
 }
 
