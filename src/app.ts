@@ -5,6 +5,7 @@ import type { ApiDeps } from "./api/deps.ts";
 import { CredentialRuntime } from "./auth/runtime.ts";
 import type { Config } from "./config.ts";
 import { createTransport, type Transport } from "./delivery/http-client.ts";
+import { BatchService } from "./delivery/batches.ts";
 import { countByStatus } from "./delivery/queue.ts";
 import { Worker } from "./delivery/worker.ts";
 import { DestinationService } from "./destinations/service.ts";
@@ -16,6 +17,7 @@ import { credentialStore } from "./store/credentials-repo.ts";
 import { type Db, openDb } from "./store/db.ts";
 import { ApiKeys } from "./store/keys-repo.ts";
 import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
+import { createUrlSigner } from "./util/signed-url.ts";
 
 export interface App extends ApiDeps {
   server: FastifyInstance | undefined;
@@ -48,6 +50,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       "generated a master key for secrets at rest (mode 0600); back it up with the database",
     );
   const box = createSecretBox(key);
+  const signer = createUrlSigner(key);
   const events = new Events();
   const destinations = new DestinationService(db.kysely, box, { now });
   const credentials = new CredentialRuntime(credentialStore(db.kysely), box, now);
@@ -78,6 +81,26 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
           listen: (fn) => db.listenWork(fn),
           options: { concurrency: config.workerConcurrency, leaseMs: config.leaseMs },
         });
+  const batches =
+    opts.worker === false
+      ? undefined
+      : new BatchService({
+          db: db.kysely,
+          caps: db.caps,
+          destinations,
+          credentials,
+          transport,
+          events,
+          log,
+          now,
+          box,
+          signer,
+          publicUrl: config.publicUrl,
+          notifyWork: () => db.notifyWork(),
+          listen: (fn) => db.listenWork(fn),
+          // A step may log in, call the vendor and download a large file: own it generously.
+          options: { leaseMs: config.leaseMs + 120_000 },
+        });
   let firstAdminKey: string | undefined;
   if (opts.bootstrapKey && !config.adminToken && (await keys.count()) === 0) {
     firstAdminKey = (await keys.create("admin (first start)", ["admin"])).key;
@@ -95,6 +118,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     keys,
     metrics,
     worker,
+    batches,
+    signer,
     now,
   };
   const server = opts.api === false ? undefined : await buildServer(deps);
@@ -106,6 +131,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     secretKeyFile: generated,
     async start() {
       await worker?.start();
+      await batches?.start();
       if (!server) return undefined;
       await server.listen({ port: config.port, host: config.host });
       const addr = server.server.address();
@@ -118,6 +144,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await server?.close();
       await ingest.idle();
       await worker?.stop(config.shutdownGraceMs);
+      await batches?.stop();
       await transport.close();
       await db.close();
     },

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import type { Scope } from "../store/keys-repo.ts";
+import { batchRoutes } from "./batches.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
@@ -15,6 +16,7 @@ import { ejentoRoutes } from "./ejento.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { opsRoutes } from "./ops.ts";
+import { signedRoutes } from "./signed.ts";
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -70,6 +72,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   };
 
   opsRoutes(app, deps);
+  // No API key: the signed token in the URL is the proof (vendors fetch files and call back).
+  await app.register(async (signed) => signedRoutes(signed, deps));
   await app.register(async (ingest) => {
     ingest.addHook("onRequest", requireScope("ingest"));
     leadIngestRoutes(ingest, deps);
@@ -80,6 +84,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     destinationRoutes(admin, deps);
     ejentoRoutes(admin, deps);
     deliveryRoutes(admin, deps);
+    batchRoutes(admin, deps);
   });
   return app;
 }

@@ -86,6 +86,7 @@ export async function loadDeliveries(
       rows.map((r) => r.id),
     )
     .orderBy("number")
+    .orderBy("id")
     .execute();
   return rows.map((r) =>
     deliveryView(

@@ -61,6 +61,9 @@ export interface BatchContext<C> {
   };
   items: BatchItem[];
   destination: { id: string; name: string; timeoutMs: number; config: C };
+  /** The destination's mapping (undefined: the connector's default), as `renderFile` got it. */
+  mapping: Mapping | undefined;
+  policy: BatchPolicy;
   /** Recording, redacting client (the batch's log and the deliveries' attempts show the exchanges). */
   http: HttpClient;
   auth: AuthSession;

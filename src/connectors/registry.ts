@@ -1,11 +1,15 @@
 import type { Connector } from "./connector.ts";
 import { ejentoConnector } from "./ejento/connector.ts";
 import { httpConnector } from "./http.ts";
+import { reworkedConnector } from "./reworked/connector.ts";
 
 /** Every connector, by name. Adding one = one file + one line here. */
 export const CONNECTORS: Readonly<Record<string, Connector<never>>> = Object.freeze(
   Object.fromEntries(
-    ([httpConnector, ejentoConnector] as unknown as Connector<never>[]).map((c) => [c.name, c]),
+    ([httpConnector, ejentoConnector, reworkedConnector] as unknown as Connector<never>[]).map((c) => [
+      c.name,
+      c,
+    ]),
   ),
 );
 

@@ -101,7 +101,7 @@ export interface BatchesTable {
   callback: string | null;
   callback_at: number | null;
   callbacks: number;
-  /** Status checks (polls) so far. */
+  /** Check steps so far (after a callback, or a poll on the schedule; also counts submit retries). */
   checks: number;
   /** When the next step (submit, check) is due; null once the batch is finished. */
   next_check_at: number | null;
@@ -124,7 +124,10 @@ export interface BatchItemsTable {
   lead_id: string;
   /** The delivery's attempt number this batch carries. */
   attempt: number;
-  /** `waiting`, then `delivered`, `failed` or `retrying` (the batch failed). */
+  /**
+   * `waiting`, then `delivered`, `failed`, `retrying` (the batch failed) or `superseded` (the
+   * delivery had moved on meanwhile: its lead erased, a newer batch).
+   */
   status: string;
   error: string | null;
 }
