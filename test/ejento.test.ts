@@ -31,6 +31,16 @@ for (const backend of BACKENDS) {
         });
         assert.equal(res.status, 201, res.text);
       }
+      // Pipelines: a CRM gets the lead after Ejento, with the agent's answer from the enrichment.
+      const crm = await t.api("POST", "/v1/destinations", {
+        name: "ejento-crm",
+        connector: "http",
+        url: `${sb.url}/sink/crm`,
+        after: ["ejento-main"],
+        filter: "attributes.to = 'ejento-main'",
+        mapping: { email: "email", qualification: "enrichment.`ejento-main`.answer" },
+      });
+      assert.equal(crm.status, 201, crm.text);
     });
     after(async () => {
       await t.close();
@@ -50,7 +60,7 @@ for (const backend of BACKENDS) {
       return eventually(
         async () => {
           const r = await t.api("GET", `/v1/leads/${res.body.id}`);
-          const d = r.body.deliveries[0];
+          const d = r.body.deliveries.find((x: { destination: string }) => x.destination === to);
           return d && (d.status === "delivered" || d.status === "failed") ? { lead: r.body, d } : undefined;
         },
         10_000,
@@ -123,6 +133,7 @@ for (const backend of BACKENDS) {
 
     test("a lead becomes a chat thread and an agent response, kept on the delivery and the lead", async () => {
       const threads = ejento().threads.length;
+      sb.sink.reset();
       const { lead, d } = await push("ejento-main", "asha@pune.test");
       assert.equal(d.status, "delivered", JSON.stringify(d.lastError));
       assert.equal(ejento().threads.length, threads + 1);
@@ -146,6 +157,11 @@ for (const backend of BACKENDS) {
         d.attempts[0].exchanges.map((e: { step: string }) => e.step),
         ["chat-thread", "response"],
       );
+      await sb.sink.waitFor(1, 5000);
+      assert.deepEqual(sb.sink.received.at(-1)!.body, {
+        email: "asha@pune.test",
+        qualification: answer.response,
+      });
       const all = JSON.stringify(d) + t.logs.join("");
       assert.ok(!all.includes(A.password), "the password never shows");
     });
