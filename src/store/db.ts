@@ -74,6 +74,10 @@ function openPostgresDb(url: string): Db {
       oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text"),
   };
   const pool = new pg.Pool({ connectionString: url, max: 10, types });
+  // An idle connection that the server ends (a restart, an administrator, a dropped test database)
+  // is an 'error' on the pool; unhandled, it would crash the process. The pool drops that client
+  // and opens a new one on the next query.
+  pool.on("error", () => undefined);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kysely,
