@@ -166,9 +166,17 @@ for (const backend of BACKENDS) {
       );
       assert.deepEqual(
         one.body.log.map((e: { step: string }) => e.step),
-        ["auth user-authenticate", "auth generate-token", "process-leads", "download"],
+        ["process-leads", "download"],
       );
       assert.ok(!JSON.stringify(one.body).includes(A.password));
+      // The account was checked when the first lead joined: its attempt shows the handshake.
+      const first = await t.api("GET", `/v1/leads/${ids[0]}`);
+      const joined = first.body.deliveries.find((x: Delivery) => x.destination === name).attempts[0];
+      assert.deepEqual(
+        joined.exchanges.map((e: { step: string }) => e.step),
+        ["auth user-authenticate", "auth generate-token"],
+      );
+      assert.ok(!JSON.stringify(first.body).includes(A.password));
       assert.equal((await t.api("GET", "/v1/batches", undefined, { key: null })).status, 401);
       assert.equal((await t.api("GET", `/v1/batches/${b.id}`, undefined, { key: null })).status, 401);
       assert.equal((await t.api("GET", "/v1/batches/nope")).status, 404);
@@ -338,6 +346,39 @@ for (const backend of BACKENDS) {
         email: A.email,
       });
       assert.equal(noCreds.status, 400);
+    });
+
+    test("tokens: renewed ahead of expiry with generate-token only; an apiKey skips user-authenticate", async () => {
+      const rw = sb.reworked.state;
+      sb.reworked.control({ tokenLifetimeSeconds: 2 });
+      try {
+        const auths = rw.authRequests.length;
+        const tokens = rw.tokenRequests.length;
+        await pipeline(t, "rw-token", { batchSize: 1 });
+        await settled(t, await leads(t, "rw-token", ["a@rw-token.test"]));
+        assert.deepEqual([rw.authRequests.length - auths, rw.tokenRequests.length - tokens], [1, 1]);
+        await sleep(1100); // two-second tokens are renewed a second ahead of expiry
+        await settled(t, await leads(t, "rw-token", ["b@rw-token.test"]));
+        assert.deepEqual([rw.authRequests.length - auths, rw.tokenRequests.length - tokens], [1, 2]);
+
+        const withKey = await t.api("POST", "/v1/destinations", {
+          name: "rw-key",
+          connector: "reworked",
+          baseUrl: `${sb.url}/reworked`,
+          email: A.email,
+          apiKey: rw.accounts[0]!.apiKey,
+          options: { batchSize: 1 },
+          filter: "attributes.to = 'rw-key'",
+        });
+        assert.equal(withKey.status, 201, withKey.text);
+        assert.equal(withKey.body.apiKey, "[redacted]");
+        const [id] = await leads(t, "rw-key", ["c@rw-key.test"]);
+        const [done] = await settled(t, [id!]);
+        assert.equal(done!.by["rw-key"]!.status, "delivered");
+        assert.equal(rw.authRequests.length - auths, 1, "no user-authenticate with an apiKey");
+      } finally {
+        sb.reworked.control({ tokenLifetimeSeconds: 86400 });
+      }
     });
 
     test("a batch in flight survives a restart (state in the database, timers rebuilt)", async () => {

@@ -241,15 +241,19 @@ export const reworkedConnector: Connector<ReworkedConfig> = {
     headerName: cfg.options.headerName,
     headerPrefix: cfg.options.headerPrefix,
   }),
-  deliver(ctx) {
+  async deliver(ctx) {
     if (!ctx.lead.email) {
-      return Promise.resolve({
+      return {
         kind: "failed",
         code: "no_email",
         message: "Reworked enriches leads by email; this lead has none",
-      });
+      };
     }
-    return Promise.resolve({ kind: "awaiting", reason: "waiting for the next Reworked batch" });
+    // The account token (cached: usually no request). A lead joins a batch only with working
+    // credentials, and a destination's dry run (`/test`) checks them.
+    const ready = await ctx.auth.prepare(post(ctx.destination.config, "/process-leads", {}));
+    if (!ready.ok) return { kind: "retry", code: ready.code, message: ready.message };
+    return { kind: "awaiting", reason: "waiting for the next Reworked batch" };
   },
   batching,
 };
