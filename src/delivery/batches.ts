@@ -23,8 +23,8 @@ import { createRedactor } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
 import { type Exchange, recordingClient, type Transport } from "./http-client.ts";
-import { applyCompletions, type Completion } from "./queue.ts";
-import { nextRetryDelay } from "./schedule.ts";
+import { batchCompletion } from "./batch-completion.ts";
+import { applyCompletions } from "./queue.ts";
 
 /** Signed file and callback URLs stay valid this long after a batch's deadline. */
 export const URL_MARGIN_MS = 3600_000;
@@ -386,7 +386,17 @@ export class BatchService {
           message: `the processed file has no row for lead ${item.leadId}`,
         };
       }
-      return this.#completion(batch, d, item, r, step, exchanges, started, now);
+      return batchCompletion({
+        owner: this.id,
+        batch,
+        destination: d,
+        item,
+        result: r,
+        step,
+        exchanges,
+        started,
+        now,
+      });
     });
     const destinations = await this.#destinations.resolved();
     const byName = new Map([...destinations.values()].map((x) => [x.name, x.id]));
@@ -431,73 +441,5 @@ export class BatchService {
     this.#log.info({ batch: batch.id, destination: d?.name, outcome: step.kind, counts }, "batch finished");
     this.#events.emit("work:available");
     await this.#notify().catch(() => undefined);
-  }
-
-  #completion(
-    batch: BatchesTable,
-    d: ResolvedDestination | undefined,
-    item: LoadedItem,
-    r: ItemResult | undefined,
-    step: Extract<BatchStep, { kind: "done" | "failed" }>,
-    exchanges: Exchange[],
-    started: number,
-    now: number,
-  ): Completion {
-    const stored = item.stored ? (JSON.parse(item.stored) as Record<string, unknown>) : {};
-    let status: Completion["status"];
-    let nextAttemptAt: number | null = null;
-    let code: string | undefined;
-    let message: string | undefined;
-    if (r?.ok) {
-      status = "delivered";
-      if (r.result !== undefined) stored.response = r.result;
-    } else if (r) {
-      status = "failed";
-      code = r.code;
-      message = r.message;
-    } else {
-      const failed = step as Extract<BatchStep, { kind: "failed" }>;
-      code = failed.code;
-      message = failed.message;
-      const delay =
-        d && failed.code !== "destination_deleted"
-          ? nextRetryDelay(item.attempt, d.retry, undefined)
-          : undefined;
-      status = delay === undefined ? "failed" : "retrying";
-      if (delay !== undefined) nextAttemptAt = now + delay;
-    }
-    const outcome = status === "delivered" ? "delivered" : status === "retrying" ? "retry" : "failed";
-    const completion: Completion = {
-      deliveryId: item.deliveryId,
-      owner: this.id,
-      batchId: batch.id,
-      leadId: item.leadId,
-      destinationId: batch.destination_id,
-      status,
-      attempts: item.attempt,
-      nextAttemptAt,
-      lastError: code ? `${code}: ${message ?? ""} (batch ${batch.id})` : null,
-      lastStatus: null,
-      externalId: status === "delivered" && batch.external_id ? batch.external_id : null,
-      result: Object.keys(stored).length > 0 ? JSON.stringify(stored) : null,
-      deliveredAt: status === "delivered" ? now : null,
-      attempt: {
-        id: newId(),
-        delivery_id: item.deliveryId,
-        lead_id: item.leadId,
-        destination_id: batch.destination_id,
-        number: item.attempt,
-        started_at: started,
-        duration_ms: now - started,
-        outcome,
-        exchanges: JSON.stringify(exchanges),
-        response_status: null,
-        error_code: code ?? null,
-        error_message: message === undefined ? null : `${message} (batch ${batch.id})`,
-      },
-    };
-    if (r?.ok && r.enrichment !== undefined && d)
-      completion.enrichment = { name: d.name, value: r.enrichment };
-    return completion;
   }
 }
