@@ -6,6 +6,7 @@ import { CredentialRuntime } from "./auth/runtime.ts";
 import type { Config } from "./config.ts";
 import type { ConfigFile } from "./config-file.ts";
 import { createTransport, type Transport } from "./delivery/http-client.ts";
+import { BatchService } from "./delivery/batches.ts";
 import { countByStatus } from "./delivery/queue.ts";
 import { Worker } from "./delivery/worker.ts";
 import { DestinationService } from "./destinations/service.ts";
@@ -18,6 +19,7 @@ import { type Db, openDb } from "./store/db.ts";
 import { ApiKeys } from "./store/keys-repo.ts";
 import { oauthStates } from "./store/oauth-states-repo.ts";
 import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
+import { createUrlSigner } from "./util/signed-url.ts";
 
 export interface App extends ApiDeps {
   server: FastifyInstance | undefined;
@@ -68,6 +70,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       "generated a master key for secrets at rest (mode 0600); back it up with the database",
     );
   const box = createSecretBox(key);
+  const signer = createUrlSigner(key);
   const events = new Events();
   const destinations = new DestinationService(db.kysely, box, { now });
   const credentials = new CredentialRuntime(credentialStore(db.kysely), box, now);
@@ -104,6 +107,26 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
           options: { concurrency: config.workerConcurrency, leaseMs: config.leaseMs },
         });
   if (worker) ingest.attachWorker(worker);
+  const batches =
+    opts.worker === false
+      ? undefined
+      : new BatchService({
+          db: db.kysely,
+          caps: db.caps,
+          destinations,
+          credentials,
+          transport,
+          events,
+          log,
+          now,
+          box,
+          signer,
+          publicUrl: config.publicUrl,
+          notifyWork: () => db.notifyWork(),
+          listen: (fn) => db.listenWork(fn),
+          // A step may log in, call the vendor and download a large file: own it generously.
+          options: { leaseMs: config.leaseMs + 120_000 },
+        });
   let firstAdminKey: string | undefined;
   if (opts.bootstrapKey && !config.adminToken && (await keys.count()) === 0) {
     firstAdminKey = (await keys.create("admin (first start)", ["admin"])).key;
@@ -122,6 +145,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     oauthStates: oauthStates(db.kysely, box),
     metrics,
     worker,
+    batches,
+    signer,
     now,
   };
   const server = opts.api === false ? undefined : await buildServer(deps);
@@ -133,6 +158,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     secretKeyFile: generated,
     async start() {
       await worker?.start();
+      await batches?.start();
       if (!server) return undefined;
       await server.listen({ port: config.port, host: config.host });
       const addr = server.server.address();
@@ -145,6 +171,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await server?.close();
       await ingest.idle();
       await worker?.stop(config.shutdownGraceMs);
+      await batches?.stop();
       await transport.close();
       await db.close();
     },

@@ -28,6 +28,8 @@ Commands
   destinations list     destinations with their state and delivery counts
   destinations test NAME [--send]
                         dry run: auth handshake + the request that would be sent (redacted)
+  ejento register|users|update-user --destination NAME
+                        the Ejento account of an ejento destination (on a running server)
 
 Commands that talk to a running leadpush take --url (LEADPUSH_URL, default http://localhost:8080)
 and --key (LEADPUSH_API_KEY).
@@ -228,6 +230,8 @@ const COMMANDS: Record<string, Handler> = {
   import: importCommand,
   destinations: destinationsCommand,
   demo: demoCommand,
+  // Loaded on use; a module cannot call addCommand at import time (main runs as cli.ts loads).
+  ejento: async (argv) => (await import("./commands/ejento.ts")).ejentoCommand(argv),
 };
 
 /** Registers more commands (demo, import, destinations) from their own modules. */

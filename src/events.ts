@@ -5,6 +5,10 @@ export interface EventMap {
   /** New deliveries exist: workers in this process wake at once. */
   "work:available": [];
   "lead:accepted": [{ leadId: string; deliveries: number }];
+  /** Deliveries were handed to a batching connector (committed): the batch service looks now. */
+  "deliveries:awaiting": [{ destinationIds: string[] }];
+  /** A vendor called a batch's signed callback URL (recorded): the batch service checks it now. */
+  "batch:callback": [{ batchId: string }];
   "delivery:completed": [
     {
       deliveryId: string;

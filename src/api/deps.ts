@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { Config } from "../config.ts";
 import type { Transport } from "../delivery/http-client.ts";
+import type { BatchService } from "../delivery/batches.ts";
 import type { Worker } from "../delivery/worker.ts";
 import type { DestinationService } from "../destinations/service.ts";
 import type { Events } from "../events.ts";
@@ -14,6 +15,7 @@ import type { ApiKeys } from "../store/keys-repo.ts";
 import type { OAuthStates } from "../store/oauth-states-repo.ts";
 import type { Database } from "../store/schema.ts";
 import { AppError } from "../util/errors.ts";
+import type { UrlSigner } from "../util/signed-url.ts";
 
 /** What route handlers may use. */
 export interface ApiDeps {
@@ -31,6 +33,10 @@ export interface ApiDeps {
   oauthStates: OAuthStates;
   metrics: Metrics;
   worker: Worker | undefined;
+  /** Batches of batching connectors (runs where the worker runs). */
+  batches: BatchService | undefined;
+  /** Signs and verifies the URLs vendors call without an API key (batch files, callbacks). */
+  signer: UrlSigner;
   now: () => number;
 }
 

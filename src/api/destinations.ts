@@ -110,7 +110,7 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
       });
       // An auth handshake refused or unreachable, or a destination that needs a person (reconnect).
       const authFailed =
-        r.outcome.kind !== "delivered" && (r.outcome.code.startsWith("auth") || r.outcome.kind === "blocked");
+        "code" in r.outcome && (r.outcome.code.startsWith("auth") || r.outcome.kind === "blocked");
       return {
         destination: destination.name,
         sent: body.send,

@@ -8,16 +8,19 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import type { Scope } from "../store/keys-repo.ts";
+import { batchRoutes } from "./batches.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
+import { ejentoRoutes } from "./ejento.ts";
 import { errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
 import { opsRoutes } from "./ops.ts";
 import { statsRoutes } from "./stats.ts";
+import { signedRoutes } from "./signed.ts";
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -80,6 +83,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   oauthCallbackRoutes(app, deps);
   // Static files, no key: the page asks for an admin key and sends it to the /v1 calls below.
   dashboardRoutes(app);
+  // No API key: the signed token in the URL is the proof (vendors fetch files and call back).
+  await app.register(async (signed) => signedRoutes(signed, deps));
   await app.register(async (ingest) => {
     ingest.addHook("onRequest", requireScope("ingest"));
     leadIngestRoutes(ingest, deps);
@@ -90,7 +95,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
     connectRoutes(admin, deps);
+    ejentoRoutes(admin, deps);
     deliveryRoutes(admin, deps);
+    batchRoutes(admin, deps);
     statsRoutes(admin, deps);
   });
   return app;

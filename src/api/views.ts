@@ -24,7 +24,10 @@ export function deliveryView(
   d: DeliveriesTable & { destination_name?: string | null },
   attempts?: AttemptsTable[],
 ) {
-  const stored = d.result ? (JSON.parse(d.result) as { response?: unknown; state?: unknown }) : {};
+  const stored = d.result
+    ? (JSON.parse(d.result) as { response?: unknown; state?: { upstream?: Record<string, string> } })
+    : {};
+  const upstream = stored.state?.upstream;
   const [code, ...rest] = (d.last_error ?? "").split(": ");
   return {
     id: d.id,
@@ -38,6 +41,11 @@ export function deliveryView(
     lastStatus: d.last_status,
     externalId: d.external_id,
     response: stored.response ?? null,
+    /** Pipelines: how each upstream (`after`) delivery of the lead ended, by destination id. */
+    upstream: upstream ?? null,
+    /** True when an upstream delivery failed: this one went ahead without that enrichment. */
+    enrichmentMissing: upstream ? Object.values(upstream).some((s) => s !== "delivered") : null,
+    batchId: d.batch_id ?? null,
     createdAt: iso(d.created_at),
     updatedAt: iso(d.updated_at),
     deliveredAt: iso(d.delivered_at),
@@ -79,6 +87,7 @@ export async function loadDeliveries(
       rows.map((r) => r.id),
     )
     .orderBy("number")
+    .orderBy("id")
     .execute();
   return rows.map((r) =>
     deliveryView(

@@ -1,10 +1,12 @@
 import { basicAuth } from "./basic.ts";
 import { cognitoAuth } from "./cognito.ts";
 import { csrfAuth } from "./csrf.ts";
+import { ejentoAuth } from "./ejento.ts";
 import { keyTokenAuth } from "./key-token.ts";
 import { noneAuth } from "./none.ts";
 import { oauth2Auth } from "./oauth2.ts";
 import { oauth2CodeAuth } from "./oauth2-code.ts";
+import { reworkedAuth } from "./reworked.ts";
 import { staticKeyAuth } from "./static-key.ts";
 import type { AuthStrategy } from "./strategy.ts";
 
@@ -21,6 +23,8 @@ export const AUTH_STRATEGIES: Readonly<Record<string, AuthStrategy<{ type: strin
         oauth2Auth,
         cognitoAuth,
         oauth2CodeAuth,
+        ejentoAuth,
+        reworkedAuth,
       ] as unknown as AuthStrategy<{
         type: string;
       }>[]

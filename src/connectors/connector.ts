@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { AuthSession } from "../auth/runtime.ts";
 import type { HttpClient, HttpResponse } from "../delivery/http-client.ts";
 import type { Lead } from "../lead/lead.ts";
+import type { Batching } from "./batching.ts";
 import type { Mapping } from "./mapping.ts";
 
 /** How a delivery attempt ended. Expected failures are values, not exceptions. */
@@ -19,7 +20,12 @@ export type Outcome =
   | { kind: "retry"; code: string; message: string; status?: number; retryAfterMs?: number }
   | { kind: "failed"; code: string; message: string; status?: number }
   /** The destination needs a person (OAuth reconnect): wait without spending retries. */
-  | { kind: "blocked"; code: string; message: string };
+  | { kind: "blocked"; code: string; message: string }
+  /**
+   * Handed over for an asynchronous completion (a vendor batch, a callback): the delivery waits as
+   * `awaiting`, is not claimed again, and is completed later by the connector's `batching`.
+   */
+  | { kind: "awaiting"; reason: string };
 
 /** Everything a connector may use for one attempt. */
 export interface DeliveryContext<C> {
@@ -54,7 +60,15 @@ export interface Connector<C = Record<string, unknown>> {
   readonly authTypes?: readonly string[];
   /** The payload when the destination has no `mapping` (undefined: the canonical lead). */
   defaultPayload?(input: Record<string, unknown>, config: C): unknown;
+  /**
+   * Vendor logins whose credentials the contract puts among the connector's own fields (ejento's
+   * `email`/`password`, reworked's `apiKey`): the auth config is built from them, so they are
+   * written once, at the top level, and a destination of this connector takes no `auth` object.
+   */
+  authFrom?(config: C): { type: string } & Record<string, unknown>;
   deliver(ctx: DeliveryContext<C>): Promise<Outcome>;
+  /** Present when deliveries complete together, asynchronously (see `batching.ts`). */
+  readonly batching?: Batching<C>;
 }
 
 export type { HttpResponse };

@@ -63,7 +63,7 @@ export function transportFailure(error: { code: string; message: string }): Outc
  * `auth_*` outcomes that retry on the schedule (or block, when a person must reconnect).
  */
 export async function sendWithAuth(
-  ctx: DeliveryContext<unknown>,
+  ctx: Pick<DeliveryContext<unknown>, "auth" | "http"> & { destination: { timeoutMs: number } },
   build: () => OutboundRequest,
   step = "push",
 ): Promise<{ ok: true; response: HttpResponse } | { ok: false; outcome: Outcome }> {

@@ -1,6 +1,6 @@
 import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { DeliveryContext, Outcome } from "../connectors/connector.ts";
-import type { ResolvedDestination } from "../destinations/model.ts";
+import { authTarget, type ResolvedDestination } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
 import { createRedactor, type Redactor } from "../util/redact.ts";
 import {
@@ -75,13 +75,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     },
     http,
     auth: input.credentials.session(
-      {
-        id: destination.id,
-        version: destination.authVersion,
-        auth: destination.auth,
-        timeoutMs: destination.timeoutMs,
-        failureHoldMs: input.dryRun ? 0 : (destination.retry.delaysMs[0] ?? 0),
-      },
+      authTarget(destination, input.dryRun ? { failureHoldMs: 0 } : {}),
       destination.strategy,
       http,
       redactor,

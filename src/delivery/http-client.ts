@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { BlockList, isIP } from "node:net";
+import type { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import { hideTokenFields, type Redactor } from "../util/redact.ts";
 
@@ -31,6 +32,11 @@ export interface HttpFailure {
 }
 
 export type HttpResult = { ok: true; response: HttpResponse } | { ok: false; error: HttpFailure };
+
+/** A response whose body is read as a stream (large files); the timeout covers the whole body. */
+export type StreamResult =
+  | { ok: true; status: number; headers: Record<string, string>; body: Readable }
+  | { ok: false; error: HttpFailure };
 
 /** One request/response as kept in the attempt log: redacted, bodies cut to 4 KB. */
 export interface Exchange {
@@ -150,20 +156,62 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     ...(opts.allowPrivateNetworks ? {} : { connect: { lookup } }),
   });
 
+  function blocked(url: string): HttpFailure | undefined {
+    if (opts.allowPrivateNetworks) return undefined;
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    if (!isPrivateAddress(host) && host !== "localhost") return undefined;
+    return {
+      code: "blocked_address",
+      message: `${host} is a private address (LEADPUSH_ALLOW_PRIVATE_NETWORKS=false)`,
+    };
+  }
+
+  function failure(err: unknown, timeoutMs: number): HttpFailure {
+    const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+    if (e.name === "TimeoutError" || e.name === "AbortError") {
+      return { code: "timeout", message: `no complete answer within ${timeoutMs} ms` };
+    }
+    const code = e.code ?? e.cause?.code;
+    if (code === "EPRIVATE") return { code: "blocked_address", message: String(e.message) };
+    return { code: "network_error", message: `${code ?? e.name ?? "error"}: ${e.message ?? ""}`.trim() };
+  }
+
+  function flatHeaders(raw: Record<string, string | string[] | undefined>) {
+    const flat: Record<string, string> = {};
+    let setCookies: string[] = [];
+    for (const [k, v] of Object.entries(raw)) {
+      if (v === undefined) continue;
+      if (k === "set-cookie") setCookies = Array.isArray(v) ? v : [v];
+      flat[k] = Array.isArray(v) ? v.join(", ") : v;
+    }
+    return { flat, setCookies };
+  }
+
+  /** A GET whose body is handed over as a stream; `timeoutMs` also bounds reading the body. */
+  async function stream(
+    url: string,
+    timeoutMs: number,
+    headers: Record<string, string> = {},
+  ): Promise<StreamResult> {
+    const refused = blocked(url);
+    if (refused) return { ok: false, error: refused };
+    try {
+      const res = await request(url, {
+        method: "GET",
+        headers,
+        dispatcher: agent,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      return { ok: true, status: res.statusCode, headers: flatHeaders(res.headers).flat, body: res.body };
+    } catch (err) {
+      return { ok: false, error: failure(err, timeoutMs) };
+    }
+  }
+
   async function send(req: OutboundRequest, timeoutMs: number): Promise<HttpResult> {
     const url = fullUrl(req);
-    if (!opts.allowPrivateNetworks) {
-      const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-      if (isPrivateAddress(host) || host === "localhost") {
-        return {
-          ok: false,
-          error: {
-            code: "blocked_address",
-            message: `${host} is a private address (LEADPUSH_ALLOW_PRIVATE_NETWORKS=false)`,
-          },
-        };
-      }
-    }
+    const refused = blocked(url);
+    if (refused) return { ok: false, error: refused };
     const { body, contentType } = encodeBody(req);
     const headers: Record<string, string> = { ...req.headers };
     if (contentType && !headers["content-type"]) headers["content-type"] = contentType;
@@ -176,13 +224,7 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
         signal: AbortSignal.timeout(timeoutMs),
       });
       const text = await res.body.text();
-      const flat: Record<string, string> = {};
-      let setCookies: string[] = [];
-      for (const [k, v] of Object.entries(res.headers)) {
-        if (v === undefined) continue;
-        if (k === "set-cookie") setCookies = Array.isArray(v) ? v : [v];
-        flat[k] = Array.isArray(v) ? v.join(", ") : v;
-      }
+      const { flat, setCookies } = flatHeaders(res.headers);
       return {
         ok: true,
         response: {
@@ -200,24 +242,11 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
         },
       };
     } catch (err) {
-      const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
-      if (e.name === "TimeoutError" || e.name === "AbortError") {
-        return {
-          ok: false,
-          error: { code: "timeout", message: `no complete answer within ${timeoutMs} ms` },
-        };
-      }
-      const code = e.code ?? e.cause?.code;
-      if (code === "EPRIVATE")
-        return { ok: false, error: { code: "blocked_address", message: String(e.message) } };
-      return {
-        ok: false,
-        error: { code: "network_error", message: `${code ?? e.name ?? "error"}: ${e.message ?? ""}`.trim() },
-      };
+      return { ok: false, error: failure(err, timeoutMs) };
     }
   }
 
-  return { send, close: () => agent.close() };
+  return { send, stream, close: () => agent.close() };
 }
 
 export type Transport = ReturnType<typeof createTransport>;

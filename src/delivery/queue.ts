@@ -76,7 +76,7 @@ export interface Completion {
   owner: string;
   leadId: string;
   destinationId: string;
-  status: "delivered" | "retrying" | "failed" | "blocked";
+  status: "delivered" | "retrying" | "failed" | "blocked" | "awaiting";
   attempts: number;
   /** Null when nothing more is due (delivered, failed). */
   nextAttemptAt: number | null;
@@ -87,6 +87,11 @@ export interface Completion {
   deliveredAt: number | null;
   /** Enrichment to merge into the lead: `lead.enrichment[name] = value`. */
   enrichment?: { name: string; value: unknown };
+  /**
+   * Completes a delivery waiting (`awaiting`) in this batch instead of one leased by `owner`: the
+   * guard is the status and the batch, so a repeated completion (a duplicated callback) is a no-op.
+   */
+  batchId?: string;
   attempt: Database["attempts"];
 }
 
@@ -102,54 +107,63 @@ export async function completeMany(
   upstreamOf: (destinationId: string) => string[] = () => [],
 ): Promise<Completion[]> {
   if (items.length === 0) return [];
-  return db.transaction().execute(async (trx) => {
-    const applied: Completion[] = [];
-    for (let c = 0; c < items.length; c += 400) {
-      await trx
-        .insertInto("attempts")
-        .values(items.slice(c, c + 400).map((i) => i.attempt))
-        .execute();
-    }
-    const update = completionUpdate(trx);
-    for (const i of items) {
-      const res = await trx.executeQuery(
-        update([
-          i.status,
-          i.attempts,
-          i.nextAttemptAt,
-          i.lastError,
-          i.lastStatus,
-          i.externalId,
-          i.result,
-          now,
-          i.deliveredAt,
-          i.deliveryId,
-          i.owner,
-        ]),
-      );
-      if (Number(res.numAffectedRows ?? 0) > 0) applied.push(i);
-      if (i.enrichment) {
-        const row = await trx
-          .selectFrom("leads")
-          .select("data")
+  return db.transaction().execute((trx) => applyCompletions(trx, items, now, upstreamOf));
+}
+
+/**
+ * The body of `completeMany`, for callers that need more in the same transaction (the batch
+ * service marks its batch finished with it). Enrichment is merged only for applied completions.
+ */
+export async function applyCompletions(
+  trx: Kysely<Database>,
+  items: Completion[],
+  now: number,
+  upstreamOf: (destinationId: string) => string[] = () => [],
+): Promise<Completion[]> {
+  const applied: Completion[] = [];
+  for (let c = 0; c < items.length; c += 400) {
+    await trx
+      .insertInto("attempts")
+      .values(items.slice(c, c + 400).map((i) => i.attempt))
+      .execute();
+  }
+  const update = completionUpdate(trx, "lease");
+  const updateInBatch = completionUpdate(trx, "batch");
+  for (const i of items) {
+    const params = [
+      i.status,
+      i.attempts,
+      i.nextAttemptAt,
+      i.lastError,
+      i.lastStatus,
+      i.externalId,
+      i.result,
+      now,
+      i.deliveredAt,
+      i.deliveryId,
+    ];
+    const res = await trx.executeQuery(
+      i.batchId === undefined ? update([...params, i.owner]) : updateInBatch([...params, i.batchId]),
+    );
+    if (Number(res.numAffectedRows ?? 0) === 0) continue;
+    applied.push(i);
+    if (i.enrichment) {
+      const row = await trx.selectFrom("leads").select("data").where("id", "=", i.leadId).executeTakeFirst();
+      if (row) {
+        const lead = JSON.parse(row.data) as { enrichment?: Record<string, unknown> };
+        lead.enrichment = { ...lead.enrichment, [i.enrichment.name]: i.enrichment.value };
+        await trx
+          .updateTable("leads")
+          .set({ data: JSON.stringify(lead) })
           .where("id", "=", i.leadId)
-          .executeTakeFirst();
-        if (row) {
-          const lead = JSON.parse(row.data) as { enrichment?: Record<string, unknown> };
-          lead.enrichment = { ...lead.enrichment, [i.enrichment.name]: i.enrichment.value };
-          await trx
-            .updateTable("leads")
-            .set({ data: JSON.stringify(lead) })
-            .where("id", "=", i.leadId)
-            .execute();
-        }
+          .execute();
       }
     }
-    const finished = applied.filter((i) => i.status === "delivered" || i.status === "failed");
-    if (finished.length > 0)
-      await unblockDownstream(trx, [...new Set(finished.map((i) => i.leadId))], now, upstreamOf);
-    return applied;
-  });
+  }
+  const finished = applied.filter((i) => i.status === "delivered" || i.status === "failed");
+  if (finished.length > 0)
+    await unblockDownstream(trx, [...new Set(finished.map((i) => i.leadId))], now, upstreamOf);
+  return applied;
 }
 
 const FINAL = ["delivered", "failed"];
@@ -200,12 +214,20 @@ async function unblockDownstream(
  * The per-delivery UPDATE of `completeMany`, compiled once and reused with new parameters: it runs
  * once per attempt, the hottest statement of the worker. Parameter order follows the `sql` below.
  */
-function completionUpdate(db: Kysely<Database>): (params: unknown[]) => CompiledQuery {
-  const compiled = sql`update deliveries set status = ${""}, attempts = ${0}, next_attempt_at = ${0},
+function completionUpdate(
+  db: Kysely<Database>,
+  guard: "lease" | "batch",
+): (params: unknown[]) => CompiledQuery {
+  const compiled = (
+    guard === "lease"
+      ? sql`update deliveries set status = ${""}, attempts = ${0}, next_attempt_at = ${0},
     lease_owner = null, lease_until = null, last_error = ${""}, last_status = ${0}, external_id = ${""},
-    result = ${""}, updated_at = ${0}, delivered_at = ${0} where id = ${""} and lease_owner = ${""}`.compile(
-    db,
-  );
+    result = ${""}, updated_at = ${0}, delivered_at = ${0} where id = ${""} and lease_owner = ${""}`
+      : sql`update deliveries set status = ${""}, attempts = ${0}, next_attempt_at = ${0},
+    lease_owner = null, lease_until = null, last_error = ${""}, last_status = ${0}, external_id = ${""},
+    result = ${""}, updated_at = ${0}, delivered_at = ${0}, batch_id = null
+    where id = ${""} and status = 'awaiting' and batch_id = ${""}`
+  ).compile(db);
   return (params) => CompiledQuery.raw(compiled.sql, params);
 }
 

@@ -356,6 +356,11 @@ export class Worker {
         nextAttemptAt = now + this.#opts.blockedRecheckMs;
         if (destination) this.#markState(destination, "needs_reconnect");
         break;
+      case "awaiting":
+        // Handed to the connector's batching: not claimable (no next_attempt_at) until a batch
+        // completes it, or puts it back on its retry schedule.
+        status = "awaiting";
+        break;
       default: {
         const never: never = outcome;
         throw new Error(`unknown outcome ${JSON.stringify(never)}`);
@@ -444,6 +449,9 @@ export class Worker {
           // Finished rows can unblock downstream ones, and a retry changes when the next row is due
           // (the loop may have gone to sleep before this write, with the row still leased).
           if (applied.length > 0) this.wake();
+          const awaiting = applied.filter((c) => c.status === "awaiting").map((c) => c.destinationId);
+          if (awaiting.length > 0)
+            this.#events.emit("deliveries:awaiting", { destinationIds: [...new Set(awaiting)] });
         } catch (err) {
           // The leases run out and the deliveries are tried again: at-least-once, nothing lost.
           this.#log.error({ err, count: batch.length }, "recording attempt outcomes failed");

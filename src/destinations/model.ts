@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { authStrategy, AUTH_STRATEGIES } from "../auth/registry.ts";
+import type { AuthTarget } from "../auth/runtime.ts";
 import type { AuthStrategy } from "../auth/strategy.ts";
 import type { Connector } from "../connectors/connector.ts";
 import { compileFilter, compileMapping, type Filter, type Mapping } from "../connectors/mapping.ts";
@@ -92,6 +93,8 @@ export interface DestinationSpec {
   };
   connectorConfig: Record<string, unknown>;
   auth: { type: string } & Record<string, unknown>;
+  /** Built by the connector's `authFrom` from its own fields: not stored (it would go stale). */
+  authDerived: boolean;
 }
 
 const COMMON_KEYS = new Set(Object.keys(destinationCommonSchema.shape));
@@ -121,7 +124,16 @@ export function validateDestination(input: unknown): DestinationSpec {
   for (const [k, v] of Object.entries(common.data)) if (!COMMON_KEYS.has(k)) rest[k] = v;
   const connCfg = (conn as Connector<unknown>).schema.safeParse(rest);
   if (!connCfg.success) throw invalid(`not a valid "${conn.name}" destination`, issues(connCfg.error));
-  const authInput = common.data.auth ?? conn.defaultAuth;
+  const derive = (conn as Connector<unknown>).authFrom;
+  if (derive && common.data.auth !== undefined) {
+    throw invalid(`connector "${conn.name}" builds its auth from its own fields; leave "auth" out`, [
+      {
+        path: ["auth"],
+        message: "not accepted for this connector (see its email / password / apiKey fields)",
+      },
+    ]);
+  }
+  const authInput = derive ? derive(connCfg.data) : (common.data.auth ?? conn.defaultAuth);
   const strategy = authStrategy(authInput.type);
   if (!strategy) {
     throw invalid(`unknown auth type "${authInput.type}"`, [
@@ -145,7 +157,15 @@ export function validateDestination(input: unknown): DestinationSpec {
     common: commonOnly as DestinationSpec["common"],
     connectorConfig: connCfg.data as Record<string, unknown>,
     auth: auth.data as DestinationSpec["auth"],
+    authDerived: derive !== undefined,
   };
+}
+
+/** The auth type of a stored destination document (derived auth is not stored). */
+export function authTypeOf(doc: Record<string, unknown>): string {
+  const auth = doc.auth as { type?: unknown } | undefined;
+  if (typeof auth?.type === "string") return auth.type;
+  return findConnector(String(doc.connector))?.defaultAuth.type ?? "none";
 }
 
 /** The paths of secret fields of a destination: the connector's and its auth strategy's. */
@@ -239,6 +259,23 @@ function walk(
     cur = next as Record<string, unknown>;
   }
   return cur;
+}
+
+/**
+ * What the credential runtime needs to know of a destination: the one place that builds it, so
+ * deliveries, batches and account calls share one cached credential (same id, same version).
+ */
+export function authTarget(
+  d: ResolvedDestination,
+  overrides: { auth?: ResolvedDestination["auth"]; failureHoldMs?: number } = {},
+): AuthTarget {
+  return {
+    id: d.id,
+    version: d.authVersion,
+    auth: overrides.auth ?? d.auth,
+    timeoutMs: d.timeoutMs,
+    failureHoldMs: overrides.failureHoldMs ?? d.retry.delaysMs[0] ?? 0,
+  };
 }
 
 /** The `authVersion` of a destination document (see ResolvedDestination). */

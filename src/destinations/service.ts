@@ -10,6 +10,7 @@ import { stringsIn } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import {
   credentialVersion,
+  authTypeOf,
   joinSecrets,
   mergePatch,
   redactSecrets,
@@ -227,8 +228,7 @@ export class DestinationService {
   }
 
   #seal(doc: Record<string, unknown>) {
-    const authType = (doc.auth as { type: string }).type;
-    const { plain, secrets } = splitSecrets(doc, secretPaths(doc.connector as string, authType));
+    const { plain, secrets } = splitSecrets(doc, secretPaths(doc.connector as string, authTypeOf(doc)));
     const { name, connector, enabled, ...config } = plain;
     return {
       name: name as string,
@@ -253,8 +253,7 @@ export class DestinationService {
 
   #view(row: DestinationsTable): DestinationView {
     const doc = this.#document(row);
-    const authType = (doc.auth as { type: string } | undefined)?.type ?? "none";
-    const { plain, secrets } = splitSecrets(doc, secretPaths(row.connector, authType));
+    const { plain, secrets } = splitSecrets(doc, secretPaths(row.connector, authTypeOf(doc)));
     return {
       id: row.id,
       ...redactSecrets(plain, secrets),
@@ -267,5 +266,5 @@ export class DestinationService {
 
 /** The stored document of a validated destination: common fields, connector fields, auth. */
 function toDocument(spec: ReturnType<typeof validateDestination>): Record<string, unknown> {
-  return { ...spec.common, ...spec.connectorConfig, auth: spec.auth };
+  return { ...spec.common, ...spec.connectorConfig, ...(spec.authDerived ? {} : { auth: spec.auth }) };
 }

@@ -37,4 +37,7 @@ export const SANDBOX_ACCOUNTS = {
     username: "leads@eminence.test",
     password: "Sandbox-em-pass-1",
   },
+  /** Not registered in advance: `leadpush ejento register` creates it (the first user is a superuser). */
+  ejento: { email: "leadpush@ejento.test", password: "ejento-pass-4417", agentId: "42" },
+  reworked: { email: "ops@reworked.test", password: "reworked-pass-3306" },
 } as const;

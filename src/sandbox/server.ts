@@ -4,9 +4,11 @@ import { createCognitoSimulator } from "./cognito.ts";
 import { createHostedUiSimulator } from "./cognito-hosted-ui.ts";
 import { createCsrfSimulator } from "./csrf-client.ts";
 import { createEminenceSimulator } from "./eminence.ts";
+import { createEjentoSimulator } from "./ejento.ts";
 import { createKeyTokenSimulator } from "./key-token-client.ts";
 import { createNoneSimulator } from "./none-client.ts";
 import { createOAuth2Simulator } from "./oauth2-client.ts";
+import { createReworkedSimulator } from "./reworked.ts";
 import { createSink, type Sink } from "./sink.ts";
 import { createSevenTargetsSimulator } from "./seventargets.ts";
 import type { Simulator } from "./simulator.ts";
@@ -61,6 +63,7 @@ export function createSimulators(opts: Pick<SandboxOptions, "redirectUris" | "pu
     ],
     users: [{ username: e.username, password: e.password, email: e.username }],
   });
+  const ejento = createEjentoSimulator({ agents: [A.ejento.agentId] });
   return {
     cognito,
     hostedUi,
@@ -72,6 +75,10 @@ export function createSimulators(opts: Pick<SandboxOptions, "redirectUris" | "pu
     csrf: createCsrfSimulator({ username: A.csrf.username, password: A.csrf.password }),
     keyToken: createKeyTokenSimulator({ ...A.keyToken }),
     oauth2: createOAuth2Simulator({ ...A.oauth2, requireFormat: "json" }),
+    /** Ejento's auth app (`/ejento-auth`) and API (`/ejento`): two simulators sharing one state. */
+    ejentoAuth: ejento.auth,
+    ejento: ejento.api,
+    reworked: createReworkedSimulator({ accounts: [{ ...A.reworked }] }),
   };
 }
 

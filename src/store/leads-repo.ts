@@ -127,6 +127,7 @@ export async function insertLeads(
           created_at: now,
           updated_at: now,
           delivered_at: null,
+          batch_id: null,
         };
         deliveryRows.push(d);
         if (t.lease) mine.push({ id: d.id, leadId: row.id, destinationId: t.destinationId, data: row.data });

@@ -123,14 +123,71 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-};
-
-// 002 and 003 are taken by the OAuth-connect and Reworked-batch branches.
-migrations["004_duplicates"] = {
-  async up(db: Kysely<unknown>) {
-    await db.schema.alterTable("leads").addColumn("duplicate_of", "text").execute();
-    await db.schema.createIndex("leads_email").on("leads").columns(["email", "created_at"]).execute();
-    await db.schema.createIndex("leads_phone").on("leads").columns(["phone", "created_at"]).execute();
+  // Batches of asynchronous, file-based connectors (reworked). 002 is taken on another branch.
+  "003_batches": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("batches")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("destination_id", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("size", "integer", (c) => c.notNull())
+        .addColumn("external_id", "text")
+        .addColumn("vendor_status", "text")
+        .addColumn("vendor_state", "text")
+        .addColumn("callback", "text")
+        .addColumn("callback_at", "bigint")
+        .addColumn("callbacks", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("checks", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("next_check_at", "bigint")
+        .addColumn("deadline_at", "bigint", (c) => c.notNull())
+        .addColumn("lease_owner", "text")
+        .addColumn("lease_until", "bigint")
+        .addColumn("error", "text")
+        .addColumn("log", "text", (c) => c.notNull().defaultTo("[]"))
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .addColumn("submitted_at", "bigint")
+        .addColumn("finished_at", "bigint")
+        .execute();
+      // Like the deliveries queue: only batches with a step to run carry next_check_at.
+      await db.schema
+        .createIndex("batches_due")
+        .on("batches")
+        .columns(["next_check_at"])
+        .where(sql.ref("next_check_at"), "is not", null)
+        .execute();
+      await db.schema
+        .createIndex("batches_destination")
+        .on("batches")
+        .columns(["destination_id", "id"])
+        .execute();
+      await db.schema
+        .createTable("batch_items")
+        .addColumn("batch_id", "text", (c) => c.notNull())
+        .addColumn("delivery_id", "text", (c) => c.notNull())
+        .addColumn("lead_id", "text", (c) => c.notNull())
+        .addColumn("attempt", "integer", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("error", "text")
+        .addPrimaryKeyConstraint("batch_items_pk", ["batch_id", "delivery_id"])
+        .execute();
+      await db.schema
+        .createIndex("batch_items_delivery")
+        .on("batch_items")
+        .columns(["delivery_id"])
+        .execute();
+      // The batch an `awaiting` delivery is in now (null: waiting for the next batch, or not batched).
+      await db.schema.alterTable("deliveries").addColumn("batch_id", "text").execute();
+    },
+  },
+  "004_duplicates": {
+    // Duplicate detection: the first lead with the same email or phone within the window.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("leads").addColumn("duplicate_of", "text").execute();
+      await db.schema.createIndex("leads_email").on("leads").columns(["email", "created_at"]).execute();
+      await db.schema.createIndex("leads_phone").on("leads").columns(["phone", "created_at"]).execute();
+    },
   },
 };
 

@@ -58,6 +58,8 @@ export interface DeliveriesTable {
   created_at: number;
   updated_at: number;
   delivered_at: number | null;
+  /** The batch an `awaiting` delivery is in (batching connectors); null otherwise. */
+  batch_id: string | null;
 }
 
 export interface AttemptsTable {
@@ -97,6 +99,54 @@ export interface OAuthStatesTable {
   used_at: number | null;
 }
 
+/** A batch of a batching connector (reworked): deliveries that go to the vendor as one file. */
+export interface BatchesTable {
+  id: string;
+  destination_id: string;
+  /** `submitting` → `processing` → `completed` | `failed`. */
+  status: string;
+  size: number;
+  /** The vendor's id for the batch (Reworked's file_upload_identifier). */
+  external_id: string | null;
+  /** The vendor's last word on it (STARTED, PROCESSING, PROCESSED, FAILED). */
+  vendor_status: string | null;
+  /** Sealed JSON the connector keeps between steps (e.g. a status token). */
+  vendor_state: string | null;
+  /** The latest body posted to the batch's callback URL (JSON). */
+  callback: string | null;
+  callback_at: number | null;
+  callbacks: number;
+  /** Check steps so far (after a callback, or a poll on the schedule; also counts submit retries). */
+  checks: number;
+  /** When the next step (submit, check) is due; null once the batch is finished. */
+  next_check_at: number | null;
+  deadline_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** `code: message` of the last failure. */
+  error: string | null;
+  /** The batch's recent HTTP exchanges, redacted (JSON array). */
+  log: string;
+  created_at: number;
+  updated_at: number;
+  submitted_at: number | null;
+  finished_at: number | null;
+}
+
+export interface BatchItemsTable {
+  batch_id: string;
+  delivery_id: string;
+  lead_id: string;
+  /** The delivery's attempt number this batch carries. */
+  attempt: number;
+  /**
+   * `waiting`, then `delivered`, `failed`, `retrying` (the batch failed) or `superseded` (the
+   * delivery had moved on meanwhile: its lead erased, a newer batch).
+   */
+  status: string;
+  error: string | null;
+}
+
 export interface Database {
   api_keys: ApiKeysTable;
   destinations: DestinationsTable;
@@ -105,4 +155,6 @@ export interface Database {
   attempts: AttemptsTable;
   credentials: CredentialsTable;
   oauth_states: OAuthStatesTable;
+  batches: BatchesTable;
+  batch_items: BatchItemsTable;
 }

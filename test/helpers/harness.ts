@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -69,13 +70,37 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** A free TCP port on 127.0.0.1 (for an app that must know its own URL before it listens). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const addr = srv.address();
+  await new Promise((resolve) => srv.close(resolve));
+  return typeof addr === "object" && addr ? addr.port : 0;
+}
+
+export type FreshDatabase = Awaited<ReturnType<typeof freshDatabase>>;
+
 /** Starts leadpush (API + worker) on 127.0.0.1 with a fresh database of the given backend. */
 export async function startApp(
-  opts: { backend?: Backend; env?: Record<string, string>; worker?: boolean; now?: () => number } = {},
+  opts: {
+    backend?: Backend;
+    env?: Record<string, string>;
+    worker?: boolean;
+    now?: () => number;
+    /** Set LEADPUSH_PUBLIC_URL to the app's own URL (vendor simulators fetch files and call back). */
+    publicUrl?: boolean;
+    /** Share this database (a second process, a restart); the caller drops it. */
+    database?: FreshDatabase;
+    /** Listen on this port (a restart keeps its public URL). */
+    port?: number;
+  } = {},
 ): Promise<TestApp> {
-  const db = await freshDatabase(opts.backend ?? "sqlite");
+  const db = opts.database ?? (await freshDatabase(opts.backend ?? "sqlite"));
+  const port = opts.port ?? (opts.publicUrl ? await freePort() : 0);
   const config = loadConfig({
-    PORT: "0",
+    PORT: String(port),
+    ...(opts.publicUrl ? { LEADPUSH_PUBLIC_URL: `http://127.0.0.1:${port}` } : {}),
     HOST: "127.0.0.1",
     DATABASE_URL: db.url,
     LEADPUSH_DATA_DIR: db.dir,
@@ -128,7 +153,7 @@ export async function startApp(
     },
     async close() {
       await app.stop();
-      await db.drop();
+      if (!opts.database) await db.drop();
     },
   };
 }

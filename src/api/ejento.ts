@@ -1,0 +1,53 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { listUsers, registerAccount, updateUser } from "../connectors/ejento/account.ts";
+import { type ApiDeps, doc, parseInput } from "./deps.ts";
+
+const registerSchema = z
+  .object({ fullName: z.string().max(255).optional().describe("The user's full name on Ejento") })
+  .strict();
+const updateSchema = z
+  .object({
+    email: z.email().optional(),
+    fullName: z.string().max(255).nullable().optional(),
+    isActive: z.boolean().optional(),
+    isSuperuser: z.boolean().optional(),
+    password: z.string().min(8).max(40).optional().describe("8 to 40 characters (the auth app's rule)"),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, "give at least one field to change");
+
+/** The Ejento account of an `ejento` destination (seed 003): register, list and update users. `admin`. */
+export function ejentoRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const tags = ["ejento"];
+  app.post(
+    "/v1/destinations/:id/ejento/register",
+    {
+      schema: {
+        tags,
+        summary: "Register the destination's email and password on the Ejento auth app",
+        body: doc(registerSchema),
+      },
+    },
+    async (req, reply) => {
+      const body = parseInput(registerSchema, req.body ?? {});
+      const user = await registerAccount(deps, (req.params as { id: string }).id, body.fullName);
+      return reply.code(201).send({ user });
+    },
+  );
+  app.get(
+    "/v1/destinations/:id/ejento/users",
+    { schema: { tags, summary: "Every Ejento user (paged through; needs a superuser account)" } },
+    async (req) => listUsers(deps, (req.params as { id: string }).id),
+  );
+  app.patch(
+    "/v1/destinations/:id/ejento/users/:userId",
+    { schema: { tags, summary: "Change an Ejento user", body: doc(updateSchema) } },
+    async (req) => {
+      const { id, userId } = req.params as { id: string; userId: string };
+      const body = parseInput(updateSchema, req.body);
+      const changes = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+      return { user: await updateUser(deps, id, userId, changes) };
+    },
+  );
+}

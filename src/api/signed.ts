@@ -1,0 +1,80 @@
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { batchItems, recordCallback } from "../store/batches-repo.ts";
+import type { ApiDeps } from "./deps.ts";
+import { sendError } from "./http-errors.ts";
+
+/**
+ * URLs that vendors call without an API key: the signed token in the path is the proof
+ * (src/util/signed-url.ts). `GET /v1/files/:token` serves a batch's file; `POST
+ * /v1/callbacks/:token` records that the vendor finished it (idempotent: repeats change nothing).
+ */
+export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  // Vendors post callbacks in whatever encoding they like: read the body as text, then JSON or form.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+
+  const verify = (kind: string, token: string, reply: FastifyReply) => {
+    const v = deps.signer.verify(kind, token, deps.now());
+    if (v.ok) return v.id;
+    if (v.reason === "expired") void sendError(reply, 410, "link_expired", "this link has expired");
+    else void sendError(reply, 403, "invalid_signature", "this link is not valid");
+    return undefined;
+  };
+
+  app.get(
+    "/v1/files/:token",
+    {
+      schema: { tags: ["signed URLs"], summary: "A batch's file, for the vendor (signed URL)", security: [] },
+    },
+    async (req, reply) => {
+      const id = verify("file", (req.params as { token: string }).token, reply);
+      if (!id) return reply;
+      const batch = await deps.kysely
+        .selectFrom("batches")
+        .selectAll()
+        .where("id", "=", id)
+        .executeTakeFirst();
+      const d = batch && (await deps.destinations.resolved()).get(batch.destination_id);
+      if (!batch || !d?.connector.batching) return sendError(reply, 404, "not_found", "no such batch");
+      const items = await batchItems(deps.kysely, id, false);
+      const file = await d.connector.batching.renderFile({
+        items: items.map((i) => ({ deliveryId: i.deliveryId, leadId: i.leadId, lead: i.lead })),
+        mapping: d.mapping,
+        config: d.connectorConfig,
+      });
+      return reply
+        .type(file.contentType)
+        .header("cache-control", "no-store")
+        .header("content-disposition", `attachment; filename="leadpush-batch-${id}.csv"`)
+        .send(file.body);
+    },
+  );
+
+  app.post(
+    "/v1/callbacks/:token",
+    {
+      schema: { tags: ["signed URLs"], summary: "A vendor's completion callback (signed URL)", security: [] },
+    },
+    async (req, reply) => {
+      const id = verify("callback", (req.params as { token: string }).token, reply);
+      if (!id) return reply;
+      const status = await recordCallback(deps.kysely, id, parseBody(req.body), deps.now());
+      if (!status) return sendError(reply, 404, "not_found", "no such batch");
+      req.log.info({ batch: id, status }, "batch callback");
+      if (status === "submitting" || status === "processing") {
+        deps.events.emit("batch:callback", { batchId: id });
+        await deps.db.notifyWork().catch(() => undefined);
+      }
+      return { received: true, batch: id, status };
+    },
+  );
+}
+
+function parseBody(body: unknown): unknown {
+  if (typeof body !== "string" || body.trim() === "") return {};
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return Object.fromEntries(new URLSearchParams(body));
+  }
+}

@@ -1,0 +1,84 @@
+import type { BatchStep, ItemResult } from "../connectors/batching.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
+import type { LoadedItem } from "../store/batches-repo.ts";
+import type { BatchesTable } from "../store/schema.ts";
+import { newId } from "../util/ids.ts";
+import type { Exchange } from "./http-client.ts";
+import type { Completion } from "./queue.ts";
+import { nextRetryDelay } from "./schedule.ts";
+
+/**
+ * What a finished batch means for one of its deliveries, as a queue `Completion` guarded by the
+ * batch: delivered (with its enrichment), failed (`missing_from_result`, or nothing left to
+ * retry), or back on its retry schedule (the batch failed). The attempt log gets the step's
+ * exchanges.
+ */
+export function batchCompletion(input: {
+  owner: string;
+  batch: BatchesTable;
+  destination: ResolvedDestination | undefined;
+  item: LoadedItem;
+  /** The item's result when the batch is done (undefined: the batch failed as a whole). */
+  result: ItemResult | undefined;
+  step: Extract<BatchStep, { kind: "done" | "failed" }>;
+  exchanges: Exchange[];
+  started: number;
+  now: number;
+}): Completion {
+  const { owner, batch, destination: d, item, result: r, step, exchanges, started, now } = input;
+  const stored = item.stored ? (JSON.parse(item.stored) as Record<string, unknown>) : {};
+  let status: Completion["status"];
+  let nextAttemptAt: number | null = null;
+  let code: string | undefined;
+  let message: string | undefined;
+  if (r?.ok) {
+    status = "delivered";
+    if (r.result !== undefined) stored.response = r.result;
+  } else if (r) {
+    status = "failed";
+    code = r.code;
+    message = r.message;
+  } else {
+    const failed = step as Extract<BatchStep, { kind: "failed" }>;
+    code = failed.code;
+    message = failed.message;
+    const delay =
+      d && failed.code !== "destination_deleted"
+        ? nextRetryDelay(item.attempt, d.retry, undefined)
+        : undefined;
+    status = delay === undefined ? "failed" : "retrying";
+    if (delay !== undefined) nextAttemptAt = now + delay;
+  }
+  const outcome = status === "delivered" ? "delivered" : status === "retrying" ? "retry" : "failed";
+  const completion: Completion = {
+    deliveryId: item.deliveryId,
+    owner,
+    batchId: batch.id,
+    leadId: item.leadId,
+    destinationId: batch.destination_id,
+    status,
+    attempts: item.attempt,
+    nextAttemptAt,
+    lastError: code ? `${code}: ${message ?? ""} (batch ${batch.id})` : null,
+    lastStatus: null,
+    externalId: status === "delivered" && batch.external_id ? batch.external_id : null,
+    result: Object.keys(stored).length > 0 ? JSON.stringify(stored) : null,
+    deliveredAt: status === "delivered" ? now : null,
+    attempt: {
+      id: newId(),
+      delivery_id: item.deliveryId,
+      lead_id: item.leadId,
+      destination_id: batch.destination_id,
+      number: item.attempt,
+      started_at: started,
+      duration_ms: now - started,
+      outcome,
+      exchanges: JSON.stringify(exchanges),
+      response_status: null,
+      error_code: code ?? null,
+      error_message: message === undefined ? null : `${message} (batch ${batch.id})`,
+    },
+  };
+  if (r?.ok && r.enrichment !== undefined && d) completion.enrichment = { name: d.name, value: r.enrichment };
+  return completion;
+}
