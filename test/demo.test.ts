@@ -45,6 +45,16 @@ test(
       );
       assert.match(stdout, /every sample lead reached every destination/);
       assert.doesNotMatch(stdout, /not available in this build/, "every seed system has its connector");
+      assert.match(
+        stdout,
+        /Ejento's agent on Asha: "Lead qualification/,
+        "the agent's answer reached the lead",
+      );
+      assert.match(
+        stdout,
+        /CRM after Reworked received: \{.*"company":"[^"]+"/,
+        "the downstream push carries Reworked's columns",
+      );
       const table = stdout.split("\n").filter((l) => /^\S+\s+\d+\s+\d+/.test(l));
       const names = DEMO_DESTINATIONS.map((d) => d.body("http://x").name as string);
       for (const name of names) {

@@ -144,6 +144,61 @@ export const DEMO_DESTINATIONS: DemoDestination[] = [
       throw new Error("connecting seed000-eminence: too many redirects");
     },
   },
+  {
+    seed: "003 Ejento (agent thread + response)",
+    body: (u) => ({
+      name: "seed003-ejento",
+      connector: "ejento",
+      baseUrl: `${u}/ejento`,
+      authBaseUrl: `${u}/ejento-auth`,
+      email: A.ejento.email,
+      password: A.ejento.password,
+      options: { agentId: A.ejento.agentId },
+      retry: FAST_RETRY,
+    }),
+    // Seed 003: every user registers through the API first.
+    setup: async ({ app, destinationId, publicUrl }) => {
+      const res = await fetch(`${publicUrl}/v1/destinations/${destinationId}/ejento/register`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${app.config.adminToken ?? ""}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ fullName: "leadpush demo" }),
+      });
+      if (!res.ok)
+        throw new Error(`registering the Ejento account failed: ${res.status} ${await res.text()}`);
+    },
+  },
+  {
+    seed: "004 Reworked (CSV batch enrichment)",
+    body: (u) => ({
+      name: "seed004-reworked",
+      connector: "reworked",
+      baseUrl: `${u}/reworked`,
+      email: A.reworked.email,
+      password: A.reworked.password,
+      options: { batchSize: 5, batchWindowMs: 2000 },
+      retry: FAST_RETRY,
+    }),
+  },
+  {
+    seed: "004 → CRM with Reworked's enrichment (after)",
+    body: (u) => ({
+      name: "seed004-enriched-crm",
+      connector: "http",
+      url: `${u}/sink/enriched-crm`,
+      after: ["seed004-reworked"],
+      mapping: {
+        name: "name",
+        email: "email",
+        company: "enrichment.`seed004-reworked`.company",
+        jobTitle: "enrichment.`seed004-reworked`.job_title",
+        score: "enrichment.`seed004-reworked`.lead_score",
+      },
+      retry: FAST_RETRY,
+    }),
+  },
 ];
 
 export const SAMPLE_LEADS = [
@@ -230,7 +285,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const dataDir = resolve(values["data-dir"]);
   mkdirSync(dataDir, { recursive: true });
   const port = Number(values.port);
-  const publicUrl = `http://localhost:${port}`;
+  // 127.0.0.1, not localhost: the simulators fetch files and call back here, and leadpush listens on IPv4.
+  const publicUrl = `http://127.0.0.1:${port}`;
   const sandbox = await startSandbox({ port: Number(values["sandbox-port"]), publicUrl });
   const config = loadConfig({
     PORT: String(port),
@@ -285,6 +341,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       }
       await new Promise((r) => setTimeout(r, 300));
     }
+    process.stdout.write(await highlights(app, sandbox));
     process.stdout.write(
       `\nDashboard: ${url}/dashboard   API docs: ${url}/docs   admin key: demo-admin-token-0123456789\n` +
         `Try: curl -H "Authorization: Bearer demo-admin-token-0123456789" ${url}/v1/deliveries\n`,
@@ -307,6 +364,25 @@ export async function demoCommand(argv: string[]): Promise<number> {
     await stop();
     throw err;
   }
+}
+
+/** What the vendors made of the first sample lead: proof that the multi-step connectors ran. */
+async function highlights(app: App, sandbox: Sandbox): Promise<string> {
+  const lines: string[] = [];
+  const first = await app.kysely
+    .selectFrom("leads")
+    .select("data")
+    .where("email", "=", SAMPLE_LEADS[0]!.email)
+    .executeTakeFirst();
+  const enrichment = first
+    ? ((JSON.parse(first.data) as { enrichment?: Record<string, Record<string, unknown>> }).enrichment ?? {})
+    : {};
+  const answer = enrichment["seed003-ejento"]?.answer;
+  if (typeof answer === "string")
+    lines.push(`Ejento's agent on ${SAMPLE_LEADS[0]!.name}: "${answer.slice(0, 160)}"`);
+  const crm = sandbox.sink.received.find((r) => r.path === "/enriched-crm");
+  if (crm) lines.push(`CRM after Reworked received: ${JSON.stringify(crm.body)}`);
+  return lines.length > 0 ? `\n${lines.join("\n")}\n` : "";
 }
 
 interface Row {
