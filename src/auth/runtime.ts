@@ -214,17 +214,8 @@ export class CredentialRuntime {
       this.#failures.set(target.id, { version: target.version, until: this.#now() + hold, result: failure });
       return failure;
     }
-    this.#failures.delete(target.id);
-    const credential = result.credential;
-    const now = this.#now();
-    const expiresAt =
-      credential.expiresAt ?? (target.auth.ttlSeconds ? now + target.auth.ttlSeconds * 1000 : undefined);
-    const refreshAt =
-      expiresAt === undefined ? Number.MAX_SAFE_INTEGER : expiresAt - refreshMargin(expiresAt - now);
-    const cached: Cached = { version: target.version, credential, refreshAt };
-    this.#cache.set(target.id, cached);
-    await this.#store.save(target.id, this.#box.seal(JSON.stringify(cached)), expiresAt);
-    return { ok: true, credential };
+    await this.store(target, result.credential);
+    return { ok: true, credential: result.credential };
   }
 }
 

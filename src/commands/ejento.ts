@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
-import { API_OPTIONS, ApiCallError, apiTarget, callApi } from "./api-client.ts";
+import { AppError } from "../util/errors.ts";
+import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
 const HELP = `leadpush ejento — the Ejento account of an "ejento" destination (seed 003)
 
@@ -15,7 +16,7 @@ Options: --url (default LEADPUSH_URL, else http://localhost:8080), --key (defaul
 const bool = (v: string | undefined, flag: string): boolean | undefined => {
   if (v === undefined) return undefined;
   if (v === "true" || v === "false") return v === "true";
-  throw new ApiCallError(0, "invalid_option", `${flag} must be true or false`);
+  throw new AppError(0, "invalid_option", `${flag} must be true or false`);
 };
 
 export async function ejentoCommand(argv: string[]): Promise<number> {
@@ -23,7 +24,7 @@ export async function ejentoCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: rest,
     options: {
-      ...API_OPTIONS,
+      ...SERVER_OPTIONS,
       destination: { type: "string", short: "d" },
       "full-name": { type: "string" },
       user: { type: "string" },
@@ -42,7 +43,7 @@ export async function ejentoCommand(argv: string[]): Promise<number> {
   }
   if (!values.destination)
     return fail("--destination is required", `leadpush ejento ${sub} --destination NAME`);
-  const target = apiTarget(values);
+  const target = serverTarget(values);
   const base = `/v1/destinations/${encodeURIComponent(values.destination)}/ejento`;
   try {
     if (sub === "register") {
@@ -86,7 +87,7 @@ export async function ejentoCommand(argv: string[]): Promise<number> {
     process.stdout.write(`updated ${r.user.email} (id ${r.user.id})\n`);
     return 0;
   } catch (err) {
-    if (err instanceof ApiCallError) return fail(`${err.code}: ${err.message}`);
+    if (err instanceof AppError) return fail(`${err.code}: ${err.message}`);
     if (err instanceof TypeError)
       return fail(`cannot reach ${target.url}: ${err.message}`, "is leadpush running? set --url");
     throw err;
