@@ -1,15 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { applyConfigFile, createApp } from "./app.ts";
-import { ConfigFileError, loadConfigFile } from "./config-file.ts";
-import { demoCommand } from "./commands/demo.ts";
-import { destinationsCommand } from "./commands/destinations.ts";
-import { importCommand } from "./commands/import.ts";
 import { AppError } from "./util/errors.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { createLogger } from "./logger.ts";
-import { openDb } from "./store/db.ts";
-import { ApiKeys, SCOPES, type Scope } from "./store/keys-repo.ts";
+import type { Scope } from "./store/keys-repo.ts";
+// Everything else is imported by the command that needs it: `leadpush import` streaming a million
+// rows should not carry the server (Fastify, the database drivers, every connector) in memory.
 
 const HELP = `leadpush — a self-hosted lead push gateway
 
@@ -79,6 +74,9 @@ const serve: Handler = async (argv) => {
     return 0;
   }
   const config = loadConfig();
+  const { applyConfigFile, createApp } = await import("./app.ts");
+  const { loadConfigFile } = await import("./config-file.ts");
+  const { createLogger } = await import("./logger.ts");
   const file = loadConfigFile(config.configFile);
   const log = createLogger(config.logLevel);
   const hasConfiguredKeys = (file?.apiKeys.length ?? 0) > 0;
@@ -127,6 +125,7 @@ const worker: Handler = async (argv) => {
   )
     return 0;
   const config = loadConfig();
+  const { createApp } = await import("./app.ts");
   const app = await createApp(config, { api: false });
   await app.start();
   app.log.info({ database: config.database.kind }, "worker started");
@@ -143,6 +142,7 @@ const migrateCmd: Handler = async (argv) => {
   )
     return 0;
   const config = loadConfig();
+  const { openDb } = await import("./store/db.ts");
   const db = await openDb(config.database, { migrate: false });
   const { migrate } = await import("./store/migrations.ts");
   const applied = await migrate(db.kysely as never);
@@ -194,6 +194,8 @@ const keys: Handler = async (argv) => {
     return sub === undefined || values.help ? 0 : 2;
   }
   const config = loadConfig();
+  const { openDb } = await import("./store/db.ts");
+  const { ApiKeys, SCOPES } = await import("./store/keys-repo.ts");
   const db = await openDb(config.database);
   const api = new ApiKeys(db.kysely, undefined);
   try {
@@ -227,17 +229,11 @@ const COMMANDS: Record<string, Handler> = {
   migrate: migrateCmd,
   sandbox,
   keys,
-  import: importCommand,
-  destinations: destinationsCommand,
-  demo: demoCommand,
-  // Loaded on use; a module cannot call addCommand at import time (main runs as cli.ts loads).
+  import: async (argv) => (await import("./commands/import.ts")).importCommand(argv),
+  destinations: async (argv) => (await import("./commands/destinations.ts")).destinationsCommand(argv),
+  demo: async (argv) => (await import("./commands/demo.ts")).demoCommand(argv),
   ejento: async (argv) => (await import("./commands/ejento.ts")).ejentoCommand(argv),
 };
-
-/** Registers more commands (demo, import, destinations) from their own modules. */
-export function addCommand(name: string, handler: Handler): void {
-  COMMANDS[name] = handler;
-}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -252,9 +248,9 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, "fix the environment variable and start again");
     if (err instanceof AppError) return fail(`${err.code}: ${err.message}`);
-    if (err instanceof ConfigFileError)
+    if ((err as { code?: string }).code === "invalid_config_file")
       return fail(
-        `the config file is not valid:\n${err.message}`,
+        `the config file is not valid:\n${(err as Error).message}`,
         "fix it and start again; nothing was started",
       );
     if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
