@@ -51,18 +51,14 @@ export class DestinationService {
     const spec = validateDestination(input);
     const doc = toDocument(spec);
     const now = this.#now();
-    const existing = await this.#db
-      .selectFrom("destinations")
-      .select("id")
-      .where("name", "=", spec.common.name)
-      .executeTakeFirst();
-    if (existing)
-      throw new AppError(
-        409,
-        "destination_exists",
-        `a destination named "${spec.common.name}" already exists`,
-      );
-    const row = { id: newId(), ...this.#seal(doc), state: "active", created_at: now, updated_at: now };
+    await this.#assertNameFree(spec.common.name);
+    const row = {
+      id: newId(),
+      ...this.#seal(doc),
+      state: "active",
+      created_at: now,
+      updated_at: now,
+    };
     await this.#db.insertInto("destinations").values(row).execute();
     this.#invalidate(row.id);
     return this.#view(row);
@@ -74,19 +70,7 @@ export class DestinationService {
     const merged = (opts.replace ? patch : mergePatch(current, patch)) as Record<string, unknown>;
     const spec = validateDestination(merged);
     const doc = toDocument(spec);
-    if (spec.common.name !== row.name) {
-      const clash = await this.#db
-        .selectFrom("destinations")
-        .select("id")
-        .where("name", "=", spec.common.name)
-        .executeTakeFirst();
-      if (clash)
-        throw new AppError(
-          409,
-          "destination_exists",
-          `a destination named "${spec.common.name}" already exists`,
-        );
-    }
+    if (spec.common.name !== row.name) await this.#assertNameFree(spec.common.name);
     // Credentials (and an OAuth connection) survive edits that do not touch what they depend on.
     const credentialsChanged = credentialVersion(current) !== credentialVersion(doc);
     const updated = {
@@ -215,6 +199,15 @@ export class DestinationService {
   #invalidate(id: string): void {
     this.#cache = undefined;
     this.onChange(id);
+  }
+
+  async #assertNameFree(name: string): Promise<void> {
+    const clash = await this.#db
+      .selectFrom("destinations")
+      .select("id")
+      .where("name", "=", name)
+      .executeTakeFirst();
+    if (clash) throw new AppError(409, "destination_exists", `a destination named "${name}" already exists`);
   }
 
   async #row(idOrName: string): Promise<DestinationsTable> {
