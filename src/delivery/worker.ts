@@ -179,7 +179,6 @@ export class Worker {
     this.#wake = undefined;
   }
 
-  /** Claims what fits; returns true when it claimed a full batch (more may be waiting). */
   /**
    * Hand-off from ingest in this process: a new delivery can be given straight to this worker,
    * leased to it in the very transaction that stores the lead, when the worker has room for it
@@ -213,6 +212,7 @@ export class Worker {
     this.#startJob(row, destination);
   }
 
+  /** Claims what fits; returns true when it claimed a full batch (more may be waiting). */
   async #claimOnce(): Promise<boolean> {
     const free = this.#opts.concurrency - this.#inflight.size - this.#reserved;
     if (free <= 0) return false;
