@@ -1,25 +1,14 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startSandbox } from "../src/sandbox/server.ts";
-import { ADMIN_TOKEN, eventually, SECRET_KEY } from "./helpers/harness.ts";
+import { ADMIN_TOKEN, eventually, SECRET_KEY, freePort } from "./helpers/harness.ts";
 
 const TOTAL = 2000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 let sb: Awaited<ReturnType<typeof startSandbox>>;
 let dir: string;

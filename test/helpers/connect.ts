@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { eventually, type TestApp } from "./harness.ts";
 
-/** A free TCP port on 127.0.0.1 (for a leadpush whose public URL must be known before it starts). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from "./harness.ts";
 
 /** The shape of a delivery in `GET /v1/leads/:id`. */
 export interface DeliveryView {
