@@ -25,7 +25,6 @@ export async function claimDue(
     .selectFrom("deliveries")
     .select("id")
     .where("next_attempt_at", "<=", opts.now)
-    .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", opts.now)]))
     .orderBy("next_attempt_at")
     .limit(opts.limit);
   if (opts.excludeDestinations.length > 0) {
@@ -34,7 +33,9 @@ export async function claimDue(
   if (caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
   const claimed = await db
     .updateTable("deliveries")
-    .set({ lease_owner: opts.owner, lease_until: opts.leaseUntil })
+    // A claimed row is due again when its lease runs out (a crashed worker's rows come back by
+    // themselves), so the queue index only ever holds rows nobody is working on.
+    .set({ lease_owner: opts.owner, lease_until: opts.leaseUntil, next_attempt_at: opts.leaseUntil })
     .where("id", "in", candidates)
     .returning(["id", "lead_id", "destination_id", "attempts", "result", "status", "lease_until"])
     .execute();
@@ -49,21 +50,17 @@ export async function claimDue(
 }
 
 /**
- * The earliest time an unleased delivery this worker could claim becomes due, or undefined.
- * Walks the due-index in order and stops at the first row, so it stays cheap with a large backlog.
+ * The earliest time a delivery this worker could claim becomes due, or undefined. A leased row's
+ * next_attempt_at is its lease's end, so a crashed worker's rows fall due by themselves. Walks the
+ * due-index in order and stops at the first row, so it stays cheap with a large backlog.
  * Destinations in `exclude` (disabled, or at their concurrency limit, which wake the worker when a
- * slot frees) are left out. Expired leases of crashed workers are found by the idle re-check.
+ * slot frees) are left out.
  */
-export async function nextDueAt(
-  db: Kysely<Database>,
-  now: number,
-  exclude: string[] = [],
-): Promise<number | undefined> {
+export async function nextDueAt(db: Kysely<Database>, exclude: string[] = []): Promise<number | undefined> {
   let q = db
     .selectFrom("deliveries")
     .select("next_attempt_at")
     .where("next_attempt_at", "is not", null)
-    .where((eb) => eb.or([eb("lease_until", "is", null), eb("lease_until", "<", now)]))
     .orderBy("next_attempt_at")
     .limit(1);
   if (exclude.length > 0) q = q.where("destination_id", "not in", exclude);
@@ -232,11 +229,16 @@ function completionUpdate(
 }
 
 /** Gives claimed rows back (graceful shutdown): due again at once for any worker. */
-export async function releaseLeases(db: Kysely<Database>, owner: string, ids: string[]): Promise<void> {
+export async function releaseLeases(
+  db: Kysely<Database>,
+  owner: string,
+  ids: string[],
+  now: number,
+): Promise<void> {
   if (ids.length === 0) return;
   await db
     .updateTable("deliveries")
-    .set({ lease_owner: null, lease_until: null })
+    .set({ lease_owner: null, lease_until: null, next_attempt_at: now })
     .where("lease_owner", "=", owner)
     .where("id", "in", ids)
     .execute();
@@ -256,7 +258,7 @@ export async function renewLeases(
   for (let c = 0; c < ids.length; c += 500) {
     await db
       .updateTable("deliveries")
-      .set({ lease_until: leaseUntil })
+      .set({ lease_until: leaseUntil, next_attempt_at: leaseUntil })
       .where("lease_owner", "=", owner)
       .where("id", "in", ids.slice(c, c + 500))
       .execute();

@@ -70,6 +70,8 @@ export class Worker {
   #unlisten: (() => Promise<void>) | undefined;
   #offWork: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** Due rows may be waiting that this worker had no room for (set by claims, cleared when drained). */
+  #backlog = true;
   /** Slots promised to ingest's hand-off, not started yet. */
   #reserved = 0;
 
@@ -119,6 +121,7 @@ export class Worker {
 
   /** Look for work now. */
   wake(): void {
+    this.#backlog = true;
     this.#wakeRequested = true;
     this.#wake?.();
   }
@@ -136,7 +139,7 @@ export class Worker {
     clearTimeout(timer);
     await this.#flush();
     clearInterval(this.#heartbeat);
-    await releaseLeases(this.#db, this.id, [...this.#inflight.keys()]);
+    await releaseLeases(this.#db, this.id, [...this.#inflight.keys()], this.#now());
     await this.#unlisten?.();
   }
 
@@ -164,7 +167,7 @@ export class Worker {
     let wait = this.#opts.idleCheckMs;
     // With pushes in flight, their completion wakes the loop; only an idle worker needs a timer.
     if (this.#inflight.size === 0) {
-      const due = await nextDueAt(this.#db, this.#now(), this.#excluded).catch(() => undefined);
+      const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
     if (this.#wakeRequested || !this.#running) return;
@@ -219,8 +222,10 @@ export class Worker {
     const destinations = await this.#destinations.resolved();
     const exclude: string[] = [];
     let destinationSlots = 0;
+    let atCapacity = false;
     for (const d of destinations.values()) {
       const busy = this.#perDestination.get(d.id) ?? 0;
+      if (busy >= d.concurrency) atCapacity = true;
       // A destination waiting for an OAuth reconnect is not claimed: the reconnect makes its
       // deliveries due and wakes the workers.
       if (!d.enabled || d.state === "needs_reconnect" || busy >= d.concurrency) exclude.push(d.id);
@@ -261,8 +266,11 @@ export class Worker {
       this.#perDestination.set(destination.id, busy + 1);
       this.#startJob(row, destination);
     }
-    await releaseLeases(this.#db, this.id, giveBack);
-    return rows.length === limit && giveBack.length === 0;
+    await releaseLeases(this.#db, this.id, giveBack, now);
+    const full = rows.length === limit;
+    // Drained as far as this worker can see: finished pushes need not look again.
+    this.#backlog = full || atCapacity || giveBack.length > 0;
+    return full && giveBack.length === 0;
   }
 
   #startJob(row: ClaimedRow, destination: ResolvedDestination | undefined): void {
@@ -272,7 +280,9 @@ export class Worker {
         this.#inflight.delete(row.id);
         if (destination)
           this.#perDestination.set(destination.id, (this.#perDestination.get(destination.id) ?? 1) - 1);
-        this.wake();
+        // A freed slot matters only when rows may be waiting for one; otherwise (the hand-off case)
+        // a claim query per finished push would find nothing.
+        if (this.#backlog) this.wake();
       });
     this.#inflight.set(row.id, p);
   }
@@ -446,9 +456,12 @@ export class Worker {
           const upstreamOf = (id: string) =>
             (destinations.get(id)?.after ?? []).flatMap((name) => byName.get(name) ?? []);
           const applied = await completeMany(this.#db, batch, this.#now(), upstreamOf);
-          // Finished rows can unblock downstream ones, and a retry changes when the next row is due
-          // (the loop may have gone to sleep before this write, with the row still leased).
-          if (applied.length > 0) this.wake();
+          // A retry changes when the next row is due, and a finished row can unblock downstream
+          // ones (the loop may have gone to sleep before this write, with the row still leased).
+          const upstreamIds = new Set(
+            [...destinations.values()].flatMap((d) => d.after.map((n) => byName.get(n))),
+          );
+          if (applied.some((c) => c.status === "retrying" || upstreamIds.has(c.destinationId))) this.wake();
           const awaiting = applied.filter((c) => c.status === "awaiting").map((c) => c.destinationId);
           if (awaiting.length > 0)
             this.#events.emit("deliveries:awaiting", { destinationIds: [...new Set(awaiting)] });

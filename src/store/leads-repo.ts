@@ -117,7 +117,8 @@ export async function insertLeads(
           destination_id: t.destinationId,
           status: t.status,
           attempts: 0,
-          next_attempt_at: t.status === "pending" ? now : null,
+          // Handed off: leased to the local worker, due again only if its lease runs out.
+          next_attempt_at: t.lease ? t.lease.leaseUntil : t.status === "pending" ? now : null,
           lease_owner: t.lease?.owner ?? null,
           lease_until: t.lease?.leaseUntil ?? null,
           last_error: null,
