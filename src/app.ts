@@ -8,7 +8,7 @@ import type { ConfigFile } from "./config-file.ts";
 import { createTransport, type Transport } from "./delivery/http-client.ts";
 import { BatchService } from "./delivery/batches.ts";
 import { countByStatus } from "./delivery/queue.ts";
-import { Worker } from "./delivery/worker.ts";
+import { type DeliveryRuntime, Worker } from "./delivery/worker.ts";
 import { DestinationService } from "./destinations/service.ts";
 import { Events } from "./events.ts";
 import { Ingest } from "./lead/ingest.ts";
@@ -91,19 +91,22 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     notifyOthers: () => db.notifyWork(),
     duplicateWindowMs: config.duplicateWindowMs,
   });
+  const runtime: DeliveryRuntime = {
+    db: db.kysely,
+    caps: db.caps,
+    destinations,
+    credentials,
+    transport,
+    events,
+    log,
+    now,
+    listen: (fn) => db.listenWork(fn),
+  };
   const worker =
     opts.worker === false
       ? undefined
       : new Worker({
-          db: db.kysely,
-          caps: db.caps,
-          destinations,
-          credentials,
-          transport,
-          events,
-          log,
-          now,
-          listen: (fn) => db.listenWork(fn),
+          ...runtime,
           options: { concurrency: config.workerConcurrency, leaseMs: config.leaseMs },
         });
   if (worker) ingest.attachWorker(worker);
@@ -111,19 +114,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     opts.worker === false
       ? undefined
       : new BatchService({
-          db: db.kysely,
-          caps: db.caps,
-          destinations,
-          credentials,
-          transport,
-          events,
-          log,
-          now,
+          ...runtime,
           box,
           signer,
           publicUrl: config.publicUrl,
           notifyWork: () => db.notifyWork(),
-          listen: (fn) => db.listenWork(fn),
           // A step may log in, call the vendor and download a large file: own it generously.
           options: { leaseMs: config.leaseMs + 120_000 },
         });

@@ -25,6 +25,7 @@ import type { UrlSigner } from "../util/signed-url.ts";
 import { type Exchange, recordingClient, type Transport } from "./http-client.ts";
 import { batchCompletion } from "./batch-completion.ts";
 import { applyCompletions } from "./queue.ts";
+import type { DeliveryRuntime } from "./worker.ts";
 
 /** Signed file and callback URLs stay valid this long after a batch's deadline. */
 export const URL_MARGIN_MS = 3600_000;
@@ -82,22 +83,15 @@ export class BatchService {
   #unlisten: (() => Promise<void>) | undefined;
   #straysCheckedAt = 0;
 
-  constructor(deps: {
-    db: Kysely<Database>;
-    caps: Capabilities;
-    destinations: DestinationService;
-    credentials: CredentialRuntime;
-    transport: Transport;
-    events: Events;
-    log: Logger;
-    now: () => number;
-    box: SecretBox;
-    signer: UrlSigner;
-    publicUrl: string;
-    notifyWork: () => Promise<void>;
-    listen: (onWake: () => void) => Promise<() => Promise<void>>;
-    options: BatchServiceOptions;
-  }) {
+  constructor(
+    deps: DeliveryRuntime & {
+      box: SecretBox;
+      signer: UrlSigner;
+      publicUrl: string;
+      notifyWork: () => Promise<void>;
+      options: BatchServiceOptions;
+    },
+  ) {
     this.#db = deps.db;
     this.#caps = deps.caps;
     this.#destinations = deps.destinations;

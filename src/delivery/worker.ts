@@ -26,6 +26,20 @@ import { nextRetryDelay } from "./schedule.ts";
 /** Shortest sleep between claims when something is due but not claimable (leased elsewhere). */
 const MIN_SLEEP_MS = 20;
 
+/** What the background processors (the worker, the batch service) run on; wired once in app.ts. */
+export interface DeliveryRuntime {
+  db: Kysely<Database>;
+  caps: Capabilities;
+  destinations: DestinationService;
+  credentials: CredentialRuntime;
+  transport: Transport;
+  events: Events;
+  log: Logger;
+  now: () => number;
+  /** Subscribes to other processes' wake-ups (LISTEN/NOTIFY); returns an unsubscribe function. */
+  listen: (onWake: () => void) => Promise<() => Promise<void>>;
+}
+
 export interface WorkerOptions {
   /** Deliveries in flight at once in this process. */
   concurrency: number;
@@ -75,18 +89,7 @@ export class Worker {
   /** Slots promised to ingest's hand-off, not started yet. */
   #reserved = 0;
 
-  constructor(deps: {
-    db: Kysely<Database>;
-    caps: Capabilities;
-    destinations: DestinationService;
-    credentials: CredentialRuntime;
-    transport: Transport;
-    events: Events;
-    log: Logger;
-    now: () => number;
-    listen: (onWake: () => void) => Promise<() => Promise<void>>;
-    options: WorkerOptions;
-  }) {
+  constructor(deps: DeliveryRuntime & { options: WorkerOptions }) {
     this.#db = deps.db;
     this.#caps = deps.caps;
     this.#destinations = deps.destinations;
