@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, sql } from "kysely";
 import type { Capabilities } from "../store/db.ts";
+import { insertRows } from "../store/insert-rows.ts";
 import type { Database, DeliveriesTable } from "../store/schema.ts";
 
 /** Statuses after which nothing more happens to a delivery (unless retried by hand). */
@@ -119,10 +120,11 @@ export async function applyCompletions(
 ): Promise<Completion[]> {
   const applied: Completion[] = [];
   for (let c = 0; c < items.length; c += 400) {
-    await trx
-      .insertInto("attempts")
-      .values(items.slice(c, c + 400).map((i) => i.attempt))
-      .execute();
+    await insertRows(
+      trx,
+      "attempts",
+      items.slice(c, c + 400).map((i) => i.attempt),
+    );
   }
   const update = completionUpdate(trx, "lease");
   const updateInBatch = completionUpdate(trx, "batch");

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Lead } from "../lead/lead.ts";
 import { newId } from "../util/ids.ts";
+import { insertRows } from "./insert-rows.ts";
 import type { Database } from "./schema.ts";
 
 export interface NewLead {
@@ -95,12 +96,12 @@ export async function insertLeads(
     });
     const inserted = new Set<string>();
     for (let c = 0; c < leadRows.length; c += CHUNK) {
-      const rows = await trx
-        .insertInto("leads")
-        .values(leadRows.slice(c, c + CHUNK))
-        .onConflict((oc) => oc.column("idempotency_key").doNothing())
-        .returning("id")
-        .execute();
+      const rows = await insertRows<"leads", { id: string }>(
+        trx,
+        "leads",
+        leadRows.slice(c, c + CHUNK),
+        'on conflict ("idempotency_key") do nothing returning "id"',
+      );
       for (const r of rows) inserted.add(r.id);
     }
     const deliveryRows: Database["deliveries"][] = [];
@@ -143,10 +144,7 @@ export async function insertLeads(
       };
     });
     for (let c = 0; c < deliveryRows.length; c += CHUNK) {
-      await trx
-        .insertInto("deliveries")
-        .values(deliveryRows.slice(c, c + CHUNK))
-        .execute();
+      await insertRows(trx, "deliveries", deliveryRows.slice(c, c + CHUNK));
     }
     // Repeats (same key earlier in this batch, or already stored): answer with the first lead.
     for (let i = 0; i < items.length; i++) {

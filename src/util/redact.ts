@@ -21,40 +21,65 @@ export interface Redactor {
   add(...secrets: (string | undefined)[]): void;
 }
 
+interface Compiled {
+  /** The raw secret values this was built from. */
+  readonly values: ReadonlySet<string>;
+  /** Every form of every value that is searched for. */
+  readonly forms: ReadonlySet<string>;
+  readonly pattern: RegExp | undefined;
+}
+
+// The same secret sets recur on every attempt (a destination's secrets, then its current token),
+// so compiled sets are kept, keyed by their values. A few hundred sets cover many destinations
+// through several token rotations; beyond that the oldest are dropped.
+const compiledSets = new Map<string, Compiled>();
+const EMPTY: Compiled = { values: new Set(), forms: new Set(), pattern: undefined };
+
+function compile(values: ReadonlySet<string>): Compiled {
+  if (values.size === 0) return EMPTY;
+  const key = JSON.stringify([...values].sort());
+  let c = compiledSets.get(key);
+  if (c) return c;
+  const forms = new Set<string>();
+  for (const v of values) {
+    forms.add(v);
+    // As it appears in a URL, a form body (`+` for spaces, `!'()~` escaped), a JSON string, base64.
+    for (const variant of [
+      encodeURIComponent(v),
+      new URLSearchParams({ v }).toString().slice(2),
+      JSON.stringify(v).slice(1, -1),
+      Buffer.from(v).toString("base64"),
+    ]) {
+      if (variant.length >= 4) forms.add(variant);
+    }
+  }
+  const parts = [...forms]
+    .sort((a, b) => b.length - a.length)
+    .map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  c = { values, forms, pattern: new RegExp(parts.join("|"), "g") };
+  if (compiledSets.size >= 512) compiledSets.delete(compiledSets.keys().next().value as string);
+  compiledSets.set(key, c);
+  return c;
+}
+
 /**
  * Hides known secret values wherever they appear (including a token endpoint's body echoed into an
  * error), and the values of secret-bearing headers. Values shorter than 4 characters are not
  * searched for, to avoid blanking ordinary text.
  */
 export function createRedactor(initial: Iterable<string> = []): Redactor {
-  const secrets = new Set<string>();
-  let pattern: RegExp | undefined;
+  let current = EMPTY;
   const add = (...values: (string | undefined)[]) => {
-    let changed = false;
+    let next: Set<string> | undefined;
     for (const v of values) {
-      if (typeof v !== "string" || v.length < 4 || secrets.has(v)) continue;
-      secrets.add(v);
-      // As it appears in a URL, a form body (`+` for spaces, `!'()~` escaped), a JSON string, base64.
-      const variants = [
-        encodeURIComponent(v),
-        new URLSearchParams({ v }).toString().slice(2),
-        JSON.stringify(v).slice(1, -1),
-        Buffer.from(v).toString("base64"),
-      ];
-      for (const variant of variants) {
-        if (variant !== v && variant.length >= 4) secrets.add(variant);
-      }
-      changed = true;
+      if (typeof v !== "string" || v.length < 4 || current.values.has(v) || next?.has(v)) continue;
+      next ??= new Set(current.values);
+      next.add(v);
     }
-    if (changed) {
-      const parts = [...secrets]
-        .sort((a, b) => b.length - a.length)
-        .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-      pattern = new RegExp(parts.join("|"), "g");
-    }
+    if (next) current = compile(next);
   };
   add(...initial);
-  const text = (s: string) => (pattern ? s.replace(pattern, REDACTED) : s);
+  const text = (s: string) => (current.pattern ? s.replace(current.pattern, REDACTED) : s);
   return {
     add,
     text,

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { createRedactor } from "../src/util/redact.ts";
+
+test("redactor: every encoded form of a secret, headers, and tokens learned later", () => {
+  const secret = "s3cr et/+!";
+  const r = createRedactor([secret, "ab"]);
+  const forms = [
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ v: secret }).toString().slice(2),
+    JSON.stringify(secret).slice(1, -1),
+    Buffer.from(secret).toString("base64"),
+  ];
+  for (const f of forms) assert.equal(r.text(`x=${f};`), "x=[redacted];", f);
+  assert.equal(r.text("ab stays"), "ab stays", "values under 4 characters are not searched for");
+  assert.deepEqual(r.headers({ Authorization: "Bearer zz", "x-other": `v ${secret}` }), {
+    Authorization: "[redacted]",
+    "x-other": "v [redacted]",
+  });
+
+  // A second redactor with the same secrets, then a token added to only one of them.
+  const other = createRedactor([secret]);
+  r.add("token-123456");
+  assert.equal(r.text("Bearer token-123456"), "Bearer [redacted]");
+  assert.equal(other.text("Bearer token-123456"), "Bearer token-123456");
+  assert.equal(other.text(secret), "[redacted]");
+  // Adding what is already known changes nothing; a fresh redactor starts from its own secrets.
+  r.add(secret, undefined);
+  assert.equal(r.text(`${secret} token-123456`), "[redacted] [redacted]");
+  assert.equal(createRedactor().text(secret), secret);
+});
