@@ -64,7 +64,7 @@ async function main() {
   clearInterval(baseTimer);
 
   const port = await freePort();
-  const server = spawn(node, ["--max-semi-space-size=8", join(root, "src/cli.ts"), "serve"], {
+  const server = spawn(node, ["--max-semi-space-size=8", "--heap-growing-percent=50", join(root, "src/cli.ts"), "serve"], {
     env: {
       ...process.env,
       PORT: String(port),
