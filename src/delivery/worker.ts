@@ -49,7 +49,16 @@ export interface WorkerOptions {
   idleCheckMs?: number;
   /** While a destination waits for an OAuth reconnect, look again this often. */
   blockedRecheckMs?: number;
+  /**
+   * Attempt outcomes finishing within this window are written in one transaction (sooner when
+   * `COMPLETION_BATCH` are waiting). Longer windows mean fewer, larger commits; a crash in the
+   * window means those pushes are made again (same Idempotency-Key), as for any in-flight push.
+   */
+  completionWindowMs?: number;
 }
+
+/** Completions waiting that make the writer go at once instead of at the window's end. */
+const COMPLETION_BATCH = 256;
 
 /** Keeps the `result` column: the client's answer and a connector's state between attempts. */
 interface StoredResult {
@@ -76,6 +85,8 @@ export class Worker {
   readonly #perDestination = new Map<string, number>();
   #completions: Completion[] = [];
   #writing: Promise<void> | undefined;
+  /** Ends the current completion window early (many waiting, or shutting down). */
+  #writeNow: (() => void) | undefined;
   #running = false;
   #wakeRequested = false;
   #excluded: string[] = [];
@@ -98,7 +109,7 @@ export class Worker {
     this.#events = deps.events;
     this.#log = deps.log.child({ worker: this.id });
     this.#now = deps.now;
-    this.#opts = { idleCheckMs: 2000, blockedRecheckMs: 60_000, ...deps.options };
+    this.#opts = { idleCheckMs: 2000, blockedRecheckMs: 60_000, completionWindowMs: 10, ...deps.options };
     this.#listenFn = deps.listen;
   }
   readonly #listenFn: (onWake: () => void) => Promise<() => Promise<void>>;
@@ -426,7 +437,16 @@ export class Worker {
       attempt,
       ...(code ? { code } : {}),
     });
-    if (!this.#writing) this.#writing = new Promise((r) => setImmediate(r)).then(() => this.#flushLoop());
+    if (!this.#writing) {
+      this.#writing = new Promise<void>((resolve) => {
+        const timer = setTimeout(go, this.#opts.completionWindowMs);
+        function go() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#writeNow = go;
+      }).then(() => this.#flushLoop());
+    } else if (this.#completions.length >= COMPLETION_BATCH) this.#writeNow?.();
   }
 
   /**
@@ -475,10 +495,12 @@ export class Worker {
       }
     } finally {
       this.#writing = undefined;
+      this.#writeNow = undefined;
     }
   }
 
   async #flush(): Promise<void> {
+    this.#writeNow?.();
     while (this.#writing || this.#completions.length > 0) {
       await (this.#writing ?? this.#flushLoop());
     }
