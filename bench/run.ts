@@ -38,6 +38,12 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
 async function startSink(): Promise<{ url: string; proc: ChildProcess }> {
   const proc = spawn(node, [join(import.meta.dirname, "sink.ts")], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(proc);
@@ -182,6 +188,7 @@ async function main() {
   }
   const tokenBefore = (await stats(sink.url)).tokenRequests;
 
+  const phase = { lp: cpuOf(lp.pid!), sink: cpuOf(sink.proc.pid!), client: process.cpuUsage() };
   t0 = now();
   let rejected = 0;
   await pool(LEADS, 32, async (i) => {
@@ -191,6 +198,13 @@ async function main() {
   const acceptSeconds = (now() - t0) / 1000;
   await waitFor(async () => (await stats(sink.url)).unique >= LEADS - rejected, 5 * 60_000);
   const s32 = await stats(sink.url);
+  // CPU per lead of each process during the concurrency-32 phase (they share the machine's cores).
+  const perLead = (s: number) => fmt((s * 1e6) / LEADS);
+  const phaseCpu = {
+    lp: perLead(cpuOf(lp.pid!) - phase.lp),
+    sink: perLead(cpuOf(sink.proc.pid!) - phase.sink),
+    client: perLead((process.cpuUsage(phase.client).user + process.cpuUsage(phase.client).system) / 1e6),
+  };
   const deliveredPerS = s32.unique / ((s32.lastAt - t0) / 1000);
   const p50c32 = pct(s32.latencies, 50);
   const p99c32 = pct(s32.latencies, 99);
@@ -204,8 +218,7 @@ async function main() {
   const s1 = await stats(sink.url);
   const status = readFileSync(`/proc/${lp.pid}/status`, "utf8");
   const rssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  const stat = readFileSync(`/proc/${lp.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  const cpuSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
+  const cpuSeconds = cpuOf(lp.pid!);
   const tokenRequests = s1.tokenRequests - tokenBefore;
 
   console.log(
@@ -222,6 +235,9 @@ async function main() {
   console.log(`leadpush   token requests:              ${tokenRequests}`);
   console.log(
     `leadpush   CPU time:                    ${fmt((cpuSeconds * 1000) / (LEADS + SERIAL_LEADS))} ms per lead (accept + deliver)`,
+  );
+  console.log(
+    `CPU per lead at c=32 (µs):              leadpush ${phaseCpu.lp}, load client ${phaseCpu.client}, sink ${phaseCpu.sink}`,
   );
   console.log(
     `bench: delivered_per_s=${fmt(deliveredPerS)} baseline_per_s=${fmt(baselinePerS)} ratio=${(deliveredPerS / baselinePerS).toFixed(3)} p99_ms=${fmt(p99c32)} rss_mb=${fmt(rssMb)}`,

@@ -208,11 +208,16 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     }
   }
 
-  async function send(req: OutboundRequest, timeoutMs: number): Promise<HttpResult> {
+  /** `encoded`: the request's body as `encodeBody` makes it, when the caller already has it. */
+  async function send(
+    req: OutboundRequest,
+    timeoutMs: number,
+    encoded: ReturnType<typeof encodeBody> = encodeBody(req),
+  ): Promise<HttpResult> {
     const url = fullUrl(req);
     const refused = blocked(url);
     if (refused) return { ok: false, error: refused };
-    const { body, contentType } = encodeBody(req);
+    const { body, contentType } = encoded;
     const headers: Record<string, string> = { ...req.headers };
     if (contentType && !headers["content-type"]) headers["content-type"] = contentType;
     try {
@@ -259,8 +264,9 @@ export function recordingClient(transport: Transport, redactor: Redactor, exchan
   return {
     async send(req, { timeoutMs, step = "push" }) {
       const started = performance.now();
-      const result = await transport.send(req, timeoutMs);
-      const { body } = encodeBody(req);
+      const encoded = encodeBody(req);
+      const result = await transport.send(req, timeoutMs, encoded);
+      const { body } = encoded;
       // Handshake bodies carry tokens the redactor does not know yet: hide token-like fields first.
       const hide = step.startsWith("auth") ? hideTokenFields : (s: string) => s;
       const ex: Exchange = {

@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely, sql } from "kysely";
 import type { Capabilities } from "../store/db.ts";
 import { insertRows } from "../store/insert-rows.ts";
+import type { Lead } from "../lead/lead.ts";
 import type { Database, DeliveriesTable } from "../store/schema.ts";
 
 /** Statuses after which nothing more happens to a delivery (unless retried by hand). */
@@ -9,7 +10,11 @@ export const FINAL_STATUSES = ["delivered", "failed"] as const;
 export type ClaimedRow = Pick<
   DeliveriesTable,
   "id" | "lead_id" | "destination_id" | "attempts" | "result" | "status" | "lease_until"
-> & { lead_data: string };
+> & {
+  lead_data: string;
+  /** The lead itself, when the row comes straight from ingest (saves parsing `lead_data`). */
+  lead?: Lead;
+};
 
 /**
  * Claims up to `limit` due deliveries for `owner` until `leaseUntil`. On Postgres the candidate rows

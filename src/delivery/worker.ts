@@ -316,7 +316,7 @@ export class Worker {
     }
     const r = await runAttempt({
       destination,
-      lead: JSON.parse(row.lead_data) as Lead,
+      lead: row.lead ?? (JSON.parse(row.lead_data) as Lead),
       leadId: row.lead_id,
       deliveryId: row.id,
       attempt,

@@ -31,8 +31,9 @@ export interface HandedOff {
   id: string;
   leadId: string;
   destinationId: string;
-  /** The lead as stored (JSON). */
+  /** The lead as stored (JSON), and as an object. */
   data: string;
+  lead: Lead;
 }
 
 export interface IngestResult {
@@ -132,7 +133,14 @@ export async function insertLeads(
           batch_id: null,
         };
         deliveryRows.push(d);
-        if (t.lease) mine.push({ id: d.id, leadId: row.id, destinationId: t.destinationId, data: row.data });
+        if (t.lease)
+          mine.push({
+            id: d.id,
+            leadId: row.id,
+            destinationId: t.destinationId,
+            data: row.data,
+            lead: item.lead,
+          });
         return { id: d.id, destination: t.destinationName, status: t.status };
       });
       results[i] = {
