@@ -64,18 +64,22 @@ async function main() {
   clearInterval(baseTimer);
 
   const port = await freePort();
-  const server = spawn(node, ["--max-semi-space-size=8", "--heap-growing-percent=50", join(root, "src/cli.ts"), "serve"], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATABASE_URL: `file:${join(dir, "import.db")}`,
-      LEADPUSH_DATA_DIR: dir,
-      LEADPUSH_ADMIN_TOKEN: ADMIN,
-      LOG_LEVEL: "warn",
+  const server = spawn(
+    node,
+    ["--max-semi-space-size=8", "--heap-growing-percent=50", join(root, "src/cli.ts"), "serve"],
+    {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATABASE_URL: `file:${join(dir, "import.db")}`,
+        LEADPUSH_DATA_DIR: dir,
+        LEADPUSH_ADMIN_TOKEN: ADMIN,
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
     },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  );
   children.push(server);
   for (let i = 0; i < 200; i++) {
     if (
