@@ -191,7 +191,7 @@ async function main() {
   const phase = { lp: cpuOf(lp.pid!), sink: cpuOf(sink.proc.pid!), client: process.cpuUsage() };
   t0 = now();
   let rejected = 0;
-  await pool(LEADS, 32, async (i) => {
+  await pool(LEADS, Number(process.env.BENCH_CONCURRENCY ?? 32), async (i) => {
     const r = await call("POST", `${base}/v1/leads`, lead(i), auth);
     if (r.status !== 201) rejected++;
   });
@@ -219,6 +219,14 @@ async function main() {
   const status = readFileSync(`/proc/${lp.pid}/status`, "utf8");
   const rssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   const cpuSeconds = cpuOf(lp.pid!);
+  // What leadpush handed to the kernel to write (database, WAL), and what reached the storage layer.
+  const io = Object.fromEntries(
+    readFileSync(`/proc/${lp.pid}/io`, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split(": ") as [string, string]),
+  );
+  const mb = (k: string) => Number(io[k] ?? 0) / 1e6;
   const tokenRequests = s1.tokenRequests - tokenBefore;
 
   console.log(
@@ -235,6 +243,9 @@ async function main() {
   console.log(`leadpush   token requests:              ${tokenRequests}`);
   console.log(
     `leadpush   CPU time:                    ${fmt((cpuSeconds * 1000) / (LEADS + SERIAL_LEADS))} ms per lead (accept + deliver)`,
+  );
+  console.log(
+    `leadpush   writes:                      ${fmt(mb("wchar"))} MB written by leadpush (${fmt((mb("wchar") * 1e3) / (LEADS + SERIAL_LEADS))} KB per lead), ${fmt(mb("write_bytes"))} MB to storage`,
   );
   console.log(
     `CPU per lead at c=32 (µs):              leadpush ${phaseCpu.lp}, load client ${phaseCpu.client}, sink ${phaseCpu.sink}`,

@@ -7,6 +7,10 @@ import type { SqliteDatabase, SqliteStatement } from "kysely";
  */
 export function openSqlite(path: string): { kysely: SqliteDatabase; raw: DatabaseSync } {
   const raw = new DatabaseSync(path);
+  // 1 KB pages (new databases only; an existing file keeps its size). Every commit rewrites the
+  // last page of each table and index it touched; with leadpush's small rows and frequent group
+  // commits, 1 KB pages halve the bytes written per lead (22 → 10 KB in `npm run bench`).
+  raw.exec("PRAGMA page_size = 1024");
   raw.exec("PRAGMA journal_mode = WAL");
   raw.exec("PRAGMA synchronous = NORMAL");
   raw.exec("PRAGMA busy_timeout = 5000");
