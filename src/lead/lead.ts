@@ -74,16 +74,18 @@ export function parseLead(body: unknown, defaultRegion: string): LeadParse {
     };
   }
   const canonical: Record<string, unknown> = {};
-  const extra: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(body)) {
+  let extra: Record<string, unknown> | undefined;
+  for (const key in body) {
+    if (!Object.hasOwn(body, key)) continue;
+    const value = (body as Record<string, unknown>)[key];
     const target = ALIASES[key] ?? key;
     if (KNOWN.has(target)) {
-      if (canonical[target] === undefined) canonical[target] = value;
+      // Empty canonical fields count as absent (the first non-empty spelling wins).
+      if (canonical[target] === undefined && value !== null && value !== "") canonical[target] = value;
     } else {
-      extra[key] = value;
+      (extra ??= {})[key] = value;
     }
   }
-  for (const [k, v] of Object.entries(canonical)) if (v === null || v === "") delete canonical[k];
   const parsed = leadInputSchema.safeParse(canonical);
   if (!parsed.success) {
     return {
@@ -118,14 +120,17 @@ export function parseLead(body: unknown, defaultRegion: string): LeadParse {
     });
   }
   if (details.length > 0) return { ok: false, details };
-  const { attributes, phone: _p, ...rest } = input;
-  const lead: Lead = { ...dropUndefined(rest), attributes: { ...extra, ...attributes }, enrichment: {} };
+  const lead = { name: input.name } as Lead;
+  for (const key in input) {
+    if (key === "name" || key === "phone" || key === "attributes") continue;
+    const value = input[key as keyof LeadInput];
+    if (value !== undefined) (lead as unknown as Record<string, unknown>)[key] = value;
+  }
+  lead.attributes =
+    extra && input.attributes ? { ...extra, ...input.attributes } : (input.attributes ?? extra ?? {});
+  lead.enrichment = {};
   if (phone !== undefined) lead.phone = phone;
   return { ok: true, lead };
-}
-
-function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as never;
 }
 
 /** Fields that identify a person: removed by `DELETE /v1/leads/:id`. */
