@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { parseDatabaseUrl } from "../src/config.ts";
+import { type Completion, completeMany } from "../src/delivery/queue.ts";
+import { type Db, openDb } from "../src/store/db.ts";
+import { insertLeads, type NewLead } from "../src/store/leads-repo.ts";
+import { newId } from "../src/util/ids.ts";
+import { BACKENDS, type FreshDatabase, freshDatabase } from "./helpers/harness.ts";
+
+// The store-level write path on both backends: multi-row inserts (insertRows) and the bulk
+// completion UPDATEs with their lease guard.
+for (const backend of BACKENDS) {
+  describe(`queue store (${backend})`, () => {
+    let fresh: FreshDatabase;
+    let db: Db;
+    const destinationId = newId();
+    before(async () => {
+      fresh = await freshDatabase(backend);
+      db = await openDb(parseDatabaseUrl(fresh.url, fresh.dir));
+      await db.kysely
+        .insertInto("destinations")
+        .values({
+          id: destinationId,
+          name: "d",
+          connector: "http",
+          enabled: 1,
+          config: "{}",
+          secrets: null,
+          state: "active",
+          created_at: 0,
+          updated_at: 0,
+        })
+        .execute();
+    });
+    after(async () => {
+      await db.close();
+      await fresh.drop();
+    });
+
+    const item = (n: number, key?: string): NewLead => ({
+      lead: { name: `Q ${n}`, email: `q${n}-${backend}@example.com`, attributes: { n }, enrichment: {} },
+      idempotencyKey: key,
+      targets: [
+        {
+          destinationId,
+          destinationName: "d",
+          status: "pending",
+          pushDuplicates: false,
+          lease: { owner: "worker-a", leaseUntil: 5_000 },
+        },
+      ],
+    });
+
+    const completion = (deliveryId: string, leadId: string, owner: string, n: number): Completion => ({
+      deliveryId,
+      owner,
+      leadId,
+      destinationId,
+      status: n % 2 === 0 ? "delivered" : "retrying",
+      attempts: 1,
+      nextAttemptAt: n % 2 === 0 ? null : 9_000 + n,
+      lastError: n % 2 === 0 ? null : `http_500: try ${n}`,
+      lastStatus: n % 2 === 0 ? 201 : 500,
+      externalId: n % 2 === 0 ? `ext-${n}` : null,
+      result: JSON.stringify({ n }),
+      deliveredAt: n % 2 === 0 ? 7_000 : null,
+      attempt: {
+        id: newId(),
+        delivery_id: deliveryId,
+        lead_id: leadId,
+        destination_id: destinationId,
+        number: 1,
+        started_at: 6_000,
+        duration_ms: 3,
+        outcome: n % 2 === 0 ? "delivered" : "retry",
+        exchanges: "[]",
+        response_status: n % 2 === 0 ? 201 : 500,
+        error_code: n % 2 === 0 ? null : "http_500",
+        error_message: null,
+      },
+    });
+
+    test("leads and deliveries in one insert; repeated keys answered with the first lead", async () => {
+      const results = await insertLeads(db.kysely, [item(1, "k1"), item(2), item(3, "k1")], 1_000);
+      assert.equal(results.length, 3);
+      assert.equal(results[0]!.created, true);
+      assert.equal(results[2]!.created, false);
+      assert.equal(results[2]!.id, results[0]!.id);
+      const again = await insertLeads(db.kysely, [item(4, "k1")], 1_001);
+      assert.equal(again[0]!.id, results[0]!.id);
+      const row = await db.kysely
+        .selectFrom("deliveries")
+        .selectAll()
+        .where("id", "=", results[1]!.deliveries[0]!.id)
+        .executeTakeFirstOrThrow();
+      assert.equal(row.lease_owner, "worker-a");
+      assert.equal(Number(row.next_attempt_at), 5_000, "a handed-off row is due at its lease's end");
+      assert.equal(row.status, "pending");
+    });
+
+    test("completions: applied only where the owner still holds the lease", async () => {
+      const leads = await insertLeads(
+        db.kysely,
+        Array.from({ length: 7 }, (_, n) => item(100 + n)),
+        2_000,
+      );
+      const rows = leads.map((l) => ({ leadId: l.id, deliveryId: l.deliveries[0]!.id }));
+      // Another worker took over the last row's lease.
+      await db.kysely
+        .updateTable("deliveries")
+        .set({ lease_owner: "worker-b" })
+        .where("id", "=", rows[6]!.deliveryId)
+        .execute();
+      const applied = await completeMany(
+        db.kysely,
+        rows.map((r, n) => completion(r.deliveryId, r.leadId, "worker-a", n)),
+        8_000,
+      );
+      assert.deepEqual(
+        applied.map((a) => a.deliveryId).sort(),
+        rows
+          .slice(0, 6)
+          .map((r) => r.deliveryId)
+          .sort(),
+      );
+      const stored = await db.kysely
+        .selectFrom("deliveries")
+        .selectAll()
+        .where(
+          "id",
+          "in",
+          rows.map((r) => r.deliveryId),
+        )
+        .execute();
+      const byId = new Map(stored.map((s) => [s.id, s]));
+      for (const [n, r] of rows.slice(0, 6).entries()) {
+        const s = byId.get(r.deliveryId)!;
+        assert.equal(s.status, n % 2 === 0 ? "delivered" : "retrying");
+        assert.equal(s.lease_owner, null);
+        assert.equal(
+          s.next_attempt_at === null ? null : Number(s.next_attempt_at),
+          n % 2 === 0 ? null : 9_000 + n,
+        );
+        assert.equal(s.last_status, n % 2 === 0 ? 201 : 500);
+        assert.equal(s.external_id, n % 2 === 0 ? `ext-${n}` : null);
+        assert.equal(s.result, JSON.stringify({ n }));
+        assert.equal(Number(s.updated_at), 8_000);
+        assert.equal(s.delivered_at === null ? null : Number(s.delivered_at), n % 2 === 0 ? 7_000 : null);
+      }
+      const taken = byId.get(rows[6]!.deliveryId)!;
+      assert.equal(taken.status, "pending", "a row leased by another worker keeps its state");
+      assert.equal(taken.lease_owner, "worker-b");
+      // Every attempt is logged, also the one whose outcome was not applied: it happened.
+      const attempts = await db.kysely
+        .selectFrom("attempts")
+        .select("delivery_id")
+        .where(
+          "delivery_id",
+          "in",
+          rows.map((r) => r.deliveryId),
+        )
+        .execute();
+      assert.equal(attempts.length, 7);
+    });
+  });
+}
