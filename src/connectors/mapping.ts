@@ -56,11 +56,13 @@ export function compileMapping(
 
 /** A JSONata boolean filter: which leads a destination gets. */
 export interface Filter {
+  /** No filter: every lead matches (callers may skip `matches`, which JSONata makes async). */
+  readonly always?: boolean;
   matches(input: Record<string, unknown>): Promise<boolean>;
 }
 
 export function compileFilter(spec: string | undefined): Filter {
-  if (spec === undefined || spec.trim() === "") return { matches: () => Promise.resolve(true) };
+  if (spec === undefined || spec.trim() === "") return { always: true, matches: () => Promise.resolve(true) };
   const expr = compile(spec, ["filter"]);
   return {
     async matches(input) {

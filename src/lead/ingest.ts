@@ -98,7 +98,7 @@ export class Ingest {
     const input = lead as unknown as Record<string, unknown>;
     const matched = [];
     for (const d of all.values()) {
-      if (d.enabled && (await d.filter.matches(input))) matched.push(d);
+      if (d.enabled && (d.filter.always || (await d.filter.matches(input)))) matched.push(d);
     }
     const names = new Set(matched.map((d) => d.name));
     const targets = matched.map((d) => ({
