@@ -7,8 +7,8 @@ import { startSandbox } from "../src/sandbox/server.ts";
 import {
   browse,
   createDestination,
-  deliveryOf,
   delivered,
+  deliveryOf,
   freePort,
   postLead,
   waitDelivery,
@@ -93,16 +93,15 @@ void describe("oauth2_code + eminence", () => {
     assert.equal(post.status, 401);
   });
 
-  void test("not connected yet: the delivery waits (needs_reconnect), spends no attempt", async () => {
+  void test("not connected yet: the destination says so and its deliveries wait unclaimed", async () => {
+    // A new oauth2_code destination starts as needs_reconnect: nothing is tried before the connect.
+    assert.equal(dest["state"], "needs_reconnect");
     const leadId = await lead();
-    const d = await waitDelivery(
-      t,
-      leadId,
-      (x) => x.lastError?.code === "needs_reconnect",
-      "needs_reconnect",
-    );
-    assert.equal(d.status, "retrying");
+    await new Promise((r) => setTimeout(r, 300));
+    const d = await deliveryOf(t, leadId);
+    assert.equal(d.status, "pending");
     assert.equal(d.attemptCount, 0);
+    assert.equal(sb.hostedUi.state.tokenRequests, 0, "no token request before the connect");
     const view = await t.api("GET", `/v1/destinations/${dest.id}`);
     assert.equal(view.body.state, "needs_reconnect");
     assert.equal(await metric("eminence"), 1);
@@ -121,6 +120,7 @@ void describe("oauth2_code + eminence", () => {
     assert.ok(url.searchParams.get("nonce"));
     assert.equal(callback.status, 200, callback.text);
     assert.match(callback.text, /<h1>Connected<\/h1>/);
+    assert.match(callback.text, /1 waiting deliveries/);
     assert.equal(sb.hostedUi.state.authorizationCodeGrants, 1);
 
     const done = await delivered(t, leadId);
@@ -219,6 +219,22 @@ void describe("oauth2_code + eminence", () => {
     });
     const d = await waitDelivery(t, leadId, (x) => x.status === "failed", "failed");
     assert.equal(d.lastError?.code, "missing_field");
+  });
+
+  void test("an edit of the auth settings needs a new connect; leads wait for it", async () => {
+    const res = await t.api("PATCH", `/v1/destinations/${dest.id}`, { auth: { scope: "openid" } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.state, "needs_reconnect");
+    const leadId = await lead({ email: "after-edit@example.com" });
+    const accepted = sb.eminence.state.accepted.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await deliveryOf(t, leadId)).status, "pending");
+    assert.equal(sb.eminence.state.accepted.length, accepted);
+    const { start, callback } = await connect(dest.id);
+    assert.equal(new URL(start.location!).searchParams.get("scope"), "openid");
+    assert.match(callback.text, /1 waiting deliveries/);
+    await delivered(t, leadId);
+    assert.equal((await t.api("GET", `/v1/destinations/${dest.id}`)).body.state, "active");
   });
 });
 

@@ -180,7 +180,14 @@ export function oauthCallbackRoutes(app: FastifyInstance, deps: ApiDeps): void {
         .executeTakeFirst();
       deps.events.emit("work:available");
       await deps.db.notifyWork().catch(() => undefined);
-      const waiting = Number(woken.numUpdatedRows);
+      // Deliveries of a destination that was never connected waited as `pending` (already due).
+      const unclaimed = await deps.kysely
+        .selectFrom("deliveries")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("destination_id", "=", destination.id)
+        .where("status", "=", "pending")
+        .executeTakeFirst();
+      const waiting = Number(woken.numUpdatedRows) + Number(unclaimed?.n ?? 0);
       deps.log.info({ destination: destination.name, waiting }, "destination connected");
       return page(
         reply,

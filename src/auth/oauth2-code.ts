@@ -233,6 +233,7 @@ export const oauth2CodeAuth: AuthStrategy<OAuth2CodeConfig> = {
   type: "oauth2_code",
   schema,
   secretFields: ["clientSecret"],
+  connect: true,
   async obtain(config, ctx) {
     const refreshToken = ctx.previous?.refresh;
     if (refreshToken === undefined) {

@@ -40,6 +40,12 @@ export interface AuthStrategy<C extends { type: string } = { type: string }> {
   readonly schema: z.ZodType<C>;
   /** Top-level fields of the auth config that are secret: write-only, sealed at rest, redacted. */
   readonly secretFields: readonly string[];
+  /**
+   * A person must connect the destination in a browser before its first push (OAuth
+   * authorization code). Such a destination starts as `needs_reconnect`, and so does one whose
+   * auth settings change: its deliveries wait, unclaimed, until the connect.
+   */
+  readonly connect?: boolean;
   /** The handshake. Absent for strategies that need none (`none`, `basic`, `static_key`). */
   obtain?(config: C, ctx: ObtainContext): Promise<ObtainResult>;
   /** Adds what a push needs to the request (headers, body fields, query). */

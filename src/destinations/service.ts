@@ -20,6 +20,11 @@ import {
   validateDestination,
 } from "./model.ts";
 
+/** A destination whose auth needs a person to connect it first starts out waiting for that. */
+function initialState(authType: string): "active" | "needs_reconnect" {
+  return authStrategy(authType)?.connect ? "needs_reconnect" : "active";
+}
+
 /** The public (redacted) view of a destination, as the API returns it. */
 export type DestinationView = Record<string, unknown> & { id: string; name: string; connector: string };
 
@@ -55,7 +60,7 @@ export class DestinationService {
     const row = {
       id: newId(),
       ...this.#seal(doc),
-      state: "active",
+      state: initialState(spec.auth.type),
       created_at: now,
       updated_at: now,
     };
@@ -76,8 +81,8 @@ export class DestinationService {
     const updated = {
       ...row,
       ...this.#seal(doc),
-      // A new auth config gets a fresh try; if it still needs a person, its first push says so again.
-      ...(credentialsChanged ? { state: "active" } : {}),
+      // A new auth config gets a fresh try, or waits for a connect when it needs one.
+      ...(credentialsChanged ? { state: initialState(spec.auth.type) } : {}),
       updated_at: Math.max(this.#now(), row.updated_at + 1),
     };
     await this.#db.updateTable("destinations").set(updated).where("id", "=", row.id).execute();
