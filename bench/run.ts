@@ -261,7 +261,7 @@ async function main() {
   const status = readFileSync(`/proc/${lp.pid}/status`, "utf8");
   const rssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   const cpuSeconds = cpuOf(lp.pid!);
-  // What leadpush handed to the kernel to write (database, WAL), and what reached the storage layer.
+  // What leadpush handed to write calls (files and sockets), and what reached the storage layer.
   const io = Object.fromEntries(
     readFileSync(`/proc/${lp.pid}/io`, "utf8")
       .trim()
@@ -270,6 +270,7 @@ async function main() {
   );
   const mb = (k: string) => Number(io[k] ?? 0) / 1e6;
   const tokenRequests = s1.tokenRequests - tokenBefore;
+  const ALL_LEADS = WARMUP + LEADS + SERIAL_LEADS;
 
   console.log(
     `leadpush   accepted, c=32:              ${fmt(LEADS / acceptSeconds)} leads/s (${rejected} rejected)`,
@@ -284,10 +285,10 @@ async function main() {
   console.log(`leadpush   peak RSS:                    ${fmt(rssMb)} MB`);
   console.log(`leadpush   token requests:              ${tokenRequests}`);
   console.log(
-    `leadpush   CPU time:                    ${fmt((cpuSeconds * 1000) / (LEADS + SERIAL_LEADS))} ms per lead (accept + deliver)`,
+    `leadpush   CPU time:                    ${fmt((cpuSeconds * 1000) / ALL_LEADS)} ms per lead (accept + deliver; whole run, start-up and warm-up included)`,
   );
   console.log(
-    `leadpush   writes:                      ${fmt(mb("wchar"))} MB written by leadpush (${fmt((mb("wchar") * 1e3) / (LEADS + SERIAL_LEADS))} KB per lead), ${fmt(mb("write_bytes"))} MB to storage`,
+    `leadpush   disk writes:                 ${fmt((mb("write_bytes") * 1e3) / ALL_LEADS)} KB per lead (database and WAL; ${fmt((mb("wchar") * 1e3) / ALL_LEADS)} KB per lead in all write calls, sockets included)`,
   );
   console.log(`leadpush   CPU by thread, c=32 (µs/lead): ${byThread} (V8Worker: JIT and GC helpers)`);
   console.log(
