@@ -29,7 +29,8 @@ export type Outcome =
 
 /** Everything a connector may use for one attempt. */
 export interface DeliveryContext<C> {
-  lead: Lead;
+  /** Read-only: a lead handed straight from ingest is one object shared by all its deliveries. */
+  lead: Readonly<Lead>;
   leadId: string;
   deliveryId: string;
   /** 1 for the first attempt. */
