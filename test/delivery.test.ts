@@ -186,5 +186,29 @@ for (const backend of BACKENDS) {
       assert.equal((await t.api("POST", "/v1/deliveries/nope/retry")).status, 404);
       await t.api("DELETE", `/v1/destinations/${dest.id}`);
     });
+
+    test("erasing a delivered lead clears its attempt log too; statistics stay", async () => {
+      const dest = await destination();
+      const l = await lead("erase-me@delivery.test");
+      await settled(l.id, "delivered");
+      const rawAttempts = () =>
+        t.app.kysely
+          .selectFrom("attempts")
+          .select(["exchanges", "outcome", "response_status"])
+          .where("delivery_id", "=", l.deliveries[0]!.id)
+          .execute();
+      assert.match((await rawAttempts())[0]!.exchanges, /erase-me@delivery\.test/);
+      assert.equal((await t.api("DELETE", `/v1/leads/${l.id}`)).status, 204);
+      const stored = await rawAttempts();
+      assert.deepEqual(
+        stored.map((a) => ({ ...a })),
+        [{ exchanges: "[]", outcome: "delivered", response_status: 201 }],
+      );
+      const view = await t.api("GET", `/v1/leads/${l.id}`);
+      assert.equal(view.body.erased, true);
+      assert.equal(view.body.deliveries[0].status, "delivered");
+      assert.doesNotMatch(JSON.stringify(view.body), /erase-me/);
+      await t.api("DELETE", `/v1/destinations/${dest.id}`);
+    });
   });
 }

@@ -153,7 +153,11 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
           })
           .where("id", "=", id)
           .execute();
-        await trx.updateTable("attempts").set({ exchanges: "[]" }).where("lead_id", "=", id).execute();
+        await trx
+          .updateTable("attempts")
+          .set({ exchanges: "[]" })
+          .where("delivery_id", "in", trx.selectFrom("deliveries").select("id").where("lead_id", "=", id))
+          .execute();
         await trx.updateTable("deliveries").set({ result: null }).where("lead_id", "=", id).execute();
         await trx
           .updateTable("deliveries")

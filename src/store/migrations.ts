@@ -189,6 +189,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("leads_phone").on("leads").columns(["phone", "created_at"]).execute();
     },
   },
+  "005_drop_attempts_lead": {
+    // No query needs attempts by lead (erasing a lead finds them through its deliveries), and every
+    // attempt paid for the index entry in the worker's commits.
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex("attempts_lead").ifExists().execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
