@@ -122,6 +122,7 @@ export class Ingest {
         else setImmediate(() => void this.#drain());
       } else if (this.#linger && this.#queue.length >= GROUP_COMMIT_MAX) {
         clearTimeout(this.#linger);
+        this.#linger = undefined;
         setImmediate(() => void this.#drain());
       }
     });
