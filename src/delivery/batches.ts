@@ -18,6 +18,7 @@ import {
 } from "../store/batches-repo.ts";
 import type { Capabilities } from "../store/db.ts";
 import type { BatchesTable, Database } from "../store/schema.ts";
+import { wakeableDelay } from "../util/delay.ts";
 import { newId } from "../util/ids.ts";
 import { createRedactor } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
@@ -147,14 +148,9 @@ export class BatchService {
       if (!this.#running) break;
       if (this.#wakeRequested) continue;
       const wait = Math.min(this.#opts.idleCheckMs, Math.max(10, (next ?? Infinity) - this.#now()));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, wait);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.#wake = done;
-      });
+      const delay = wakeableDelay(wait);
+      this.#wake = delay.wake;
+      await delay.done;
       this.#wake = undefined;
     }
   }

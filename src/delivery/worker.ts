@@ -9,6 +9,7 @@ import type { Events } from "../events.ts";
 import type { Lead } from "../lead/lead.ts";
 import type { Capabilities } from "../store/db.ts";
 import type { Database } from "../store/schema.ts";
+import { wakeableDelay } from "../util/delay.ts";
 import { newId } from "../util/ids.ts";
 import { runAttempt } from "./attempt.ts";
 import type { Exchange, Transport } from "./http-client.ts";
@@ -185,14 +186,9 @@ export class Worker {
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
     if (this.#wakeRequested || !this.#running) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, wait);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
+    const delay = wakeableDelay(wait);
+    this.#wake = delay.wake;
+    await delay.done;
     this.#wake = undefined;
   }
 
@@ -438,14 +434,9 @@ export class Worker {
       ...(code ? { code } : {}),
     });
     if (!this.#writing) {
-      this.#writing = new Promise<void>((resolve) => {
-        const timer = setTimeout(go, this.#opts.completionWindowMs);
-        function go() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.#writeNow = go;
-      }).then(() => this.#flushLoop());
+      const completionWindow = wakeableDelay(this.#opts.completionWindowMs);
+      this.#writeNow = completionWindow.wake;
+      this.#writing = completionWindow.done.then(() => this.#flushLoop());
     } else if (this.#completions.length >= COMPLETION_BATCH) this.#writeNow?.();
   }
 
