@@ -1,24 +1,11 @@
 // What a token endpoint's answer means (pure functions of src/auth/token-response.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { HttpResponse, HttpResult } from "../src/delivery/http-client.ts";
+import { httpResponse, type HttpResult } from "../src/delivery/http-client.ts";
 import { excerpt, expiresAtFrom, stringAt, tokenResponse } from "../src/auth/token-response.ts";
 
 function answer(status: number, text: string, headers: Record<string, string> = {}): HttpResult {
-  const response: HttpResponse = {
-    status,
-    headers,
-    setCookies: [],
-    text,
-    json: () => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        return undefined;
-      }
-    },
-  };
-  return { ok: true, response };
+  return { ok: true, response: httpResponse(status, headers, [], text) };
 }
 
 void test("statuses map to auth codes", () => {

@@ -1,7 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { BlockList, isIP } from "node:net";
 import type { Readable } from "node:stream";
-import { Agent, request } from "undici";
+import { Agent, type Dispatcher, request } from "undici";
 import { hideTokenFields, type Redactor } from "../util/redact.ts";
 
 /** A request being built by a connector; auth strategies add to it before it is sent. */
@@ -179,7 +179,8 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
   function flatHeaders(raw: Record<string, string | string[] | undefined>) {
     const flat: Record<string, string> = {};
     let setCookies: string[] = [];
-    for (const [k, v] of Object.entries(raw)) {
+    for (const k in raw) {
+      const v = raw[k];
       if (v === undefined) continue;
       if (k === "set-cookie") setCookies = Array.isArray(v) ? v : [v];
       flat[k] = Array.isArray(v) ? v.join(", ") : v;
@@ -208,53 +209,112 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     }
   }
 
-  /** `encoded`: the request's body as `encodeBody` makes it, when the caller already has it. */
-  async function send(
+  /**
+   * `encoded`: the request's body as `encodeBody` makes it, when the caller already has it.
+   * Sent with undici's `dispatch` and a handler that collects the body: the same transport as
+   * `request()` without its stream, abort-signal and callback layers (~20 µs less per push, see
+   * DEVELOPERS.md). `timeoutMs` bounds the whole exchange, waiting for a connection included.
+   */
+  function send(
     req: OutboundRequest,
     timeoutMs: number,
     encoded: ReturnType<typeof encodeBody> = encodeBody(req),
   ): Promise<HttpResult> {
     const url = fullUrl(req);
     const refused = blocked(url);
-    if (refused) return { ok: false, error: refused };
+    if (refused) return Promise.resolve({ ok: false, error: refused });
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch (err) {
+      return Promise.resolve({ ok: false, error: failure(err, timeoutMs) });
+    }
     const { body, contentType } = encoded;
     const headers: Record<string, string> = { ...req.headers };
     if (contentType && !headers["content-type"]) headers["content-type"] = contentType;
-    try {
-      const res = await request(url, {
-        method: req.method as "POST",
-        headers,
-        body: body ?? null,
-        dispatcher: agent,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await res.body.text();
-      const { flat, setCookies } = flatHeaders(res.headers);
-      return {
-        ok: true,
-        response: {
-          status: res.statusCode,
-          headers: flat,
-          setCookies,
-          text,
-          json: () => {
-            try {
-              return JSON.parse(text) as unknown;
-            } catch {
-              return undefined;
-            }
+    return new Promise((resolve) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let settled = false;
+      let status = 0;
+      let responseHeaders: Record<string, string | string[] | undefined> = {};
+      const chunks: Buffer[] = [];
+      const settle = (result: HttpResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const timer = setTimeout(() => {
+        const err = new Error(`no complete answer within ${timeoutMs} ms`);
+        err.name = "TimeoutError";
+        // Not started yet (waiting for a connection): aborted as soon as undici starts it.
+        controller?.abort(err);
+        settle({ ok: false, error: failure(err, timeoutMs) });
+      }, timeoutMs);
+      agent.dispatch(
+        {
+          origin: target.origin,
+          path: target.pathname + target.search,
+          method: req.method as Dispatcher.HttpMethod,
+          headers,
+          body: body ?? null,
+        },
+        {
+          onRequestStart(c) {
+            controller = c;
+            if (settled) c.abort(new Error("timed out before it started"));
+          },
+          onResponseStart(_c, statusCode, h) {
+            // 1xx (e.g. 100 Continue) precede the real answer.
+            if (statusCode < 200) return;
+            status = statusCode;
+            responseHeaders = h;
+          },
+          onResponseData(_c, chunk) {
+            chunks.push(chunk);
+          },
+          onResponseEnd() {
+            const text =
+              chunks.length === 1
+                ? (chunks[0] as Buffer).toString("utf8")
+                : Buffer.concat(chunks).toString("utf8");
+            const { flat, setCookies } = flatHeaders(responseHeaders);
+            settle({ ok: true, response: httpResponse(status, flat, setCookies, text) });
+          },
+          onResponseError(_c, err) {
+            settle({ ok: false, error: failure(err, timeoutMs) });
           },
         },
-      };
-    } catch (err) {
-      return { ok: false, error: failure(err, timeoutMs) };
-    }
+      );
+    });
   }
 
   return { send, stream, close: () => agent.close() };
 }
 
 export type Transport = ReturnType<typeof createTransport>;
+
+/** A response as connectors see it (`json()` is undefined for a body that is not JSON). */
+export function httpResponse(
+  status: number,
+  headers: Record<string, string>,
+  setCookies: string[],
+  text: string,
+): HttpResponse {
+  return {
+    status,
+    headers,
+    setCookies,
+    text,
+    json: () => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
 
 /**
  * An HttpClient for one attempt: sends through the shared transport and records every exchange,

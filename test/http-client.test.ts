@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, test } from "node:test";
+import { createTransport, newRequest, type OutboundRequest } from "../src/delivery/http-client.ts";
+
+// The push transport against a real server on 127.0.0.1: what a connector gets back for each kind
+// of answer, and that the timeout bounds the whole exchange, waiting for a connection included.
+let url: string;
+const hung: ServerResponse[] = [];
+const seen: { method: string; url: string; headers: IncomingMessage["headers"]; body: string }[] = [];
+const server = createServer((req, res) => {
+  let body = "";
+  req.setEncoding("utf8");
+  req.on("data", (c: string) => (body += c));
+  req.on("end", () => {
+    seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+    if (req.url?.startsWith("/hang")) return void hung.push(res);
+    if (req.url?.startsWith("/chunks")) {
+      res.writeHead(201, {
+        "content-type": "application/json",
+        "set-cookie": ["a=1; Path=/", "b=2; Path=/"],
+      });
+      res.write('{"id":"ext-');
+      setTimeout(() => res.end('7","city":"पुणे"}'), 20);
+      return;
+    }
+    res.writeHead(500, { "x-one": "1" });
+    res.end("boom");
+  });
+});
+
+before(async () => {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  for (const res of hung) res.destroy();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+function post(path: string, body: unknown = { name: "A" }): OutboundRequest {
+  const req = newRequest("POST", `${url}${path}`);
+  req.body = body;
+  req.contentType = "json";
+  req.query = { q: "x y" };
+  req.headers["idempotency-key"] = "d-1";
+  return req;
+}
+
+test("a body in several chunks, multi-byte text, repeated Set-Cookie, query and headers sent", async () => {
+  const t = createTransport({ allowPrivateNetworks: true });
+  try {
+    const r = await t.send(post("/chunks"), 2000);
+    assert.ok(r.ok);
+    assert.equal(r.response.status, 201);
+    assert.deepEqual(r.response.json(), { id: "ext-7", city: "पुणे" });
+    assert.deepEqual(r.response.setCookies, ["a=1; Path=/", "b=2; Path=/"]);
+    assert.equal(r.response.headers["content-type"], "application/json");
+    const last = seen.at(-1);
+    assert.equal(last?.url, "/chunks?q=x+y");
+    assert.equal(last?.headers["content-type"], "application/json");
+    assert.equal(last?.headers["idempotency-key"], "d-1");
+    assert.deepEqual(JSON.parse(last?.body ?? ""), { name: "A" });
+  } finally {
+    await t.close();
+  }
+});
+
+test("an error status is an answer, not a failure; a non-JSON body gives json() undefined", async () => {
+  const t = createTransport({ allowPrivateNetworks: true });
+  try {
+    const r = await t.send(post("/500"), 2000);
+    assert.ok(r.ok);
+    assert.equal(r.response.status, 500);
+    assert.equal(r.response.text, "boom");
+    assert.equal(r.response.json(), undefined);
+    assert.equal(r.response.headers["x-one"], "1");
+  } finally {
+    await t.close();
+  }
+});
+
+test("timeout: a hanging answer, and a request still waiting for a connection", async () => {
+  const t = createTransport({ allowPrivateNetworks: true, connectionsPerOrigin: 1 });
+  try {
+    const started = performance.now();
+    const settledAt = (p: Promise<unknown>) => p.then(() => performance.now() - started);
+    // The first request holds the only connection; the second never gets one before its deadline.
+    const firstP = t.send(post("/hang/1"), 1500);
+    const secondP = t.send(post("/hang/2"), 150);
+    const [first, second, secondMs] = await Promise.all([firstP, secondP, settledAt(secondP)]);
+    assert.equal(first.ok ? undefined : first.error.code, "timeout");
+    assert.equal(second.ok ? undefined : second.error.code, "timeout");
+    assert.ok(secondMs < 1000, `the waiting request ended at its own deadline (${Math.round(secondMs)} ms)`);
+    assert.equal(seen.filter((s) => s.url.startsWith("/hang/2")).length, 0, "the second was never sent");
+    // The transport is usable afterwards.
+    const r = await t.send(post("/chunks"), 2000);
+    assert.equal(r.ok && r.response.status, 201);
+  } finally {
+    await t.close();
+  }
+});
+
+test("network errors and bad URLs are failures with a code", async () => {
+  const t = createTransport({ allowPrivateNetworks: true });
+  try {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const refused = await t.send(newRequest("GET", `http://127.0.0.1:${port}/`), 2000);
+    assert.equal(refused.ok ? undefined : refused.error.code, "network_error");
+    assert.match(refused.ok ? "" : refused.error.message, /ECONNREFUSED/);
+    const bad = await t.send(newRequest("GET", "not a url"), 2000);
+    assert.equal(bad.ok ? undefined : bad.error.code, "network_error");
+  } finally {
+    await t.close();
+  }
+});
+
+test("private networks refused when not allowed", async () => {
+  const t = createTransport({ allowPrivateNetworks: false });
+  try {
+    const r = await t.send(post("/chunks"), 2000);
+    assert.equal(r.ok ? undefined : r.error.code, "blocked_address");
+  } finally {
+    await t.close();
+  }
+});
