@@ -14,6 +14,9 @@ export function openSqlite(path: string): { kysely: SqliteDatabase; raw: Databas
   raw.exec("PRAGMA synchronous = NORMAL");
   raw.exec("PRAGMA busy_timeout = 5000");
   raw.exec("PRAGMA foreign_keys = ON");
+  // Temporary files (statement journals of multi-row statements inside a transaction) stay in
+  // memory: on disk each one cost an open, an unlink and several writes, dozens of times a second.
+  raw.exec("PRAGMA temp_store = MEMORY");
   const cache = new Map<string, StatementSync>();
   const prepare = (text: string): StatementSync => {
     let stmt = cache.get(text);
