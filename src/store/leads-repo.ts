@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import { CompiledQuery, type Kysely, PostgresAdapter, type Transaction } from "kysely";
 import type { Lead } from "../lead/lead.ts";
 import { newId } from "../util/ids.ts";
 import { insertRows } from "./insert-rows.ts";
@@ -164,9 +164,13 @@ export async function insertLeads(
   });
 }
 
+/** SQL texts of the duplicate lookup by number of emails and phones (batches are small). */
+const duplicateTexts = new Map<string, string>();
+
 /**
- * One query for the whole batch: the earliest non-erased, non-duplicate lead within the window
- * for each email and phone in it.
+ * One query for the whole batch: the earliest non-erased, non-duplicate lead within the window for
+ * each email and phone in it. Built as text once per shape, like `insertRows`: it runs in every
+ * ingest transaction, and Kysely's builder cost about as much as the query.
  */
 async function duplicateFinder(
   trx: Transaction<Database>,
@@ -178,21 +182,26 @@ async function duplicateFinder(
   const emails = [...new Set(items.flatMap((i) => (i.lead.email ? [i.lead.email] : [])))];
   const phones = [...new Set(items.flatMap((i) => (i.lead.phone ? [i.lead.phone] : [])))];
   if (emails.length === 0 && phones.length === 0) return () => undefined;
-  const rows = await trx
-    .selectFrom("leads")
-    .select(["id", "email", "phone", "created_at"])
-    .where((eb) =>
-      eb.or([
-        ...(emails.length > 0 ? [eb("email", "in", emails)] : []),
-        ...(phones.length > 0 ? [eb("phone", "in", phones)] : []),
-      ]),
-    )
-    .where("created_at", ">=", now - windowMs)
-    .where("erased_at", "is", null)
-    .where("duplicate_of", "is", null)
-    .orderBy("created_at")
-    .orderBy("id")
-    .execute();
+  const postgres = trx.getExecutor().adapter instanceof PostgresAdapter;
+  const key = `${emails.length},${phones.length},${postgres}`;
+  let text = duplicateTexts.get(key);
+  if (text === undefined) {
+    let n = 0;
+    const list = (k: number) => Array.from({ length: k }, () => (postgres ? `$${++n}` : "?")).join(", ");
+    const any = [
+      ...(emails.length > 0 ? [`"email" in (${list(emails.length)})`] : []),
+      ...(phones.length > 0 ? [`"phone" in (${list(phones.length)})`] : []),
+    ].join(" or ");
+    text =
+      `select "id", "email", "phone", "created_at" from "leads" where (${any})` +
+      ` and "created_at" >= ${postgres ? `$${++n}` : "?"} and "erased_at" is null and "duplicate_of" is null` +
+      ` order by "created_at", "id"`;
+    if (duplicateTexts.size > 1000) duplicateTexts.clear();
+    duplicateTexts.set(key, text);
+  }
+  const { rows } = await trx.executeQuery<{ id: string; email: string | null; phone: string | null }>(
+    CompiledQuery.raw(text, [...emails, ...phones, now - windowMs]),
+  );
   const byEmail = new Map<string, string>();
   const byPhone = new Map<string, string>();
   for (const r of rows) {

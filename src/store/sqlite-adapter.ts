@@ -17,30 +17,31 @@ export function openSqlite(path: string): { kysely: SqliteDatabase; raw: Databas
   // Temporary files (statement journals of multi-row statements inside a transaction) stay in
   // memory: on disk each one cost an open, an unlink and several writes, dozens of times a second.
   raw.exec("PRAGMA temp_store = MEMORY");
-  const cache = new Map<string, StatementSync>();
-  const prepare = (text: string): StatementSync => {
-    let stmt = cache.get(text);
-    if (!stmt) {
-      stmt = raw.prepare(text);
-      if (cache.size > 500) cache.clear();
-      cache.set(text, stmt);
-    }
-    return stmt;
+  // One wrapper per SQL text, made once: asking a statement for its columns allocates, and this
+  // runs for every query.
+  const cache = new Map<string, SqliteStatement>();
+  const wrap = (stmt: StatementSync): SqliteStatement => {
+    const args = (p: ReadonlyArray<unknown>) => p as SQLInputValue[];
+    return {
+      reader: stmt.columns().length > 0,
+      all: (p) => stmt.all(...args(p)),
+      run: (p) => {
+        const r = stmt.run(...args(p));
+        return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
+      },
+      iterate: (p) => stmt.iterate(...args(p)),
+    };
   };
   const kysely: SqliteDatabase = {
     close: () => raw.close(),
     prepare(text): SqliteStatement {
-      const stmt = prepare(text);
-      const args = (p: ReadonlyArray<unknown>) => p as SQLInputValue[];
-      return {
-        reader: stmt.columns().length > 0,
-        all: (p) => stmt.all(...args(p)),
-        run: (p) => {
-          const r = stmt.run(...args(p));
-          return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
-        },
-        iterate: (p) => stmt.iterate(...args(p)),
-      };
+      let stmt = cache.get(text);
+      if (!stmt) {
+        stmt = wrap(raw.prepare(text));
+        if (cache.size > 500) cache.clear();
+        cache.set(text, stmt);
+      }
+      return stmt;
     },
   };
   return { kysely, raw };
