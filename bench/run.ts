@@ -128,7 +128,18 @@ async function main() {
   console.log(`leadpush bench — ${LEADS} leads, ${machine}`);
 
   // (1) Baseline: plain undici POSTs straight to the sink, concurrency 64, token fetched once.
+  // Measured before leadpush and again after it (the machine's speed drifts within a run); the
+  // ratio uses the mean of the two.
   const token = (await call("POST", `${sink.url}/token`)).json.access_token as string;
+  const baseline = async () => {
+    let t = now();
+    await pool(LEADS, 64, async (i) => {
+      await call("POST", `${sink.url}/leads`, lead(i), { authorization: `Bearer ${token}` });
+    });
+    t = LEADS / ((now() - t) / 1000);
+    await call("POST", `${sink.url}/reset`);
+    return t;
+  };
   // The same warm-up as leadpush gets below, so both sides are measured warm.
   await pool(WARMUP, 64, async (i) => {
     await call("POST", `${sink.url}/leads`, lead(LEADS + SERIAL_LEADS + i), {
@@ -136,13 +147,8 @@ async function main() {
     });
   });
   await call("POST", `${sink.url}/reset`);
-  let t0 = now();
-  await pool(LEADS, 64, async (i) => {
-    await call("POST", `${sink.url}/leads`, lead(i), { authorization: `Bearer ${token}` });
-  });
-  const baselinePerS = LEADS / ((now() - t0) / 1000);
-  console.log(`baseline   raw undici → sink, c=64:   ${fmt(baselinePerS)} leads/s`);
-  await call("POST", `${sink.url}/reset`);
+  const baselineBefore = await baseline();
+  console.log(`baseline   raw undici → sink, c=64:   ${fmt(baselineBefore)} leads/s`);
 
   // (2) leadpush on SQLite.
   const dir = mkdtempSync(join(tmpdir(), "leadpush-bench-"));
@@ -217,7 +223,7 @@ async function main() {
 
   const threads0 = threadCpu(lp.pid!);
   const phase = { lp: cpuOf(lp.pid!), sink: cpuOf(sink.proc.pid!), client: process.cpuUsage() };
-  t0 = now();
+  let t0 = now();
   let rejected = 0;
   await pool(LEADS, Number(process.env.BENCH_CONCURRENCY ?? 32), async (i) => {
     const r = await call("POST", `${base}/v1/leads`, lead(i), auth);
@@ -263,12 +269,20 @@ async function main() {
   const mb = (k: string) => Number(io[k] ?? 0) / 1e6;
   const tokenRequests = s1.tokenRequests - tokenBefore;
   const ALL_LEADS = WARMUP + LEADS + SERIAL_LEADS;
+  lp.kill("SIGTERM");
+  await new Promise((r) => lp.once("exit", r));
+  await call("POST", `${sink.url}/reset`);
+  const baselineAfter = await baseline();
+  const baselinePerS = (baselineBefore + baselineAfter) / 2;
 
+  console.log(
+    `baseline   again, after leadpush:       ${fmt(baselineAfter)} leads/s (mean ${fmt(baselinePerS)})`,
+  );
   console.log(
     `leadpush   accepted, c=32:              ${fmt(LEADS / acceptSeconds)} leads/s (${rejected} rejected)`,
   );
   console.log(
-    `leadpush   delivered, c=32:             ${fmt(deliveredPerS)} leads/s  (${fmt((100 * deliveredPerS) / baselinePerS)}% of baseline)`,
+    `leadpush   delivered, c=32:             ${fmt(deliveredPerS)} leads/s  (${fmt((100 * deliveredPerS) / baselinePerS)}% of the mean baseline)`,
   );
   console.log(`leadpush   accept→delivered, c=32:      p50 ${fmt(p50c32)} ms   p99 ${fmt(p99c32)} ms`);
   console.log(
@@ -289,8 +303,6 @@ async function main() {
   console.log(
     `bench: delivered_per_s=${fmt(deliveredPerS)} baseline_per_s=${fmt(baselinePerS)} ratio=${(deliveredPerS / baselinePerS).toFixed(3)} p99_ms=${fmt(p99c32)} rss_mb=${fmt(rssMb)}`,
   );
-  lp.kill("SIGTERM");
-  await new Promise((r) => lp.once("exit", r));
   sink.proc.kill("SIGTERM");
   await agent.close();
   rmSync(dir, { recursive: true, force: true });
