@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import { createTransport, newRequest, type OutboundRequest } from "../src/delivery/http-client.ts";
+import {
+  createTransport,
+  type Exchange,
+  newRequest,
+  type OutboundRequest,
+  recordingClient,
+  redactedWithAll,
+} from "../src/delivery/http-client.ts";
+import { createRedactor } from "../src/util/redact.ts";
 
 // The push transport against a real server on 127.0.0.1: what a connector gets back for each kind
 // of answer, and that the timeout bounds the whole exchange, waiting for a connection included.
@@ -125,6 +133,28 @@ test("private networks refused when not allowed", async () => {
   try {
     const r = await t.send(post("/chunks"), 2000);
     assert.equal(r.ok ? undefined : r.error.code, "blocked_address");
+  } finally {
+    await t.close();
+  }
+});
+
+test("recorded exchanges: redacted when recorded, and marked stale once the redactor learns more", async () => {
+  const t = createTransport({ allowPrivateNetworks: true });
+  try {
+    const redactor = createRedactor(["d-1-secret-header-value"]);
+    const exchanges: Exchange[] = [];
+    const client = recordingClient(t, redactor, exchanges);
+    const req = post("/chunks");
+    req.headers["x-trace"] = "d-1-secret-header-value";
+    await client.send(req, { timeoutMs: 2000 });
+    const [ex] = exchanges;
+    assert.ok(ex);
+    assert.equal(ex.requestHeaders["x-trace"], "[redacted]");
+    assert.ok(redactedWithAll(ex, redactor), "nothing new learned: no second pass needed");
+    // A token learned after the exchange was recorded (a handshake's answer): it needs another pass.
+    redactor.add("ext-7");
+    assert.ok(!redactedWithAll(ex, redactor));
+    assert.match(ex.responseBody ?? "", /ext-7/);
   } finally {
     await t.close();
   }

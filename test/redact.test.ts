@@ -25,8 +25,14 @@ test("redactor: every encoded form of a secret, headers, and tokens learned late
   assert.equal(r.text("Bearer token-123456"), "Bearer [redacted]");
   assert.equal(other.text("Bearer token-123456"), "Bearer token-123456");
   assert.equal(other.text(secret), "[redacted]");
-  // Adding what is already known changes nothing; a fresh redactor starts from its own secrets.
-  r.add(secret, undefined);
+  // Adding what is already known changes nothing (not even the generation, which tells the
+  // attempt log whether text redacted earlier needs another pass); a fresh redactor starts from
+  // its own secrets.
+  const generation = r.generation;
+  r.add(secret, undefined, "ab");
+  assert.equal(r.generation, generation);
+  r.add("another-token");
+  assert.equal(r.generation, generation + 1);
   assert.equal(r.text(`${secret} token-123456`), "[redacted] [redacted]");
   assert.equal(createRedactor().text(secret), secret);
 });

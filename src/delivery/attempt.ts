@@ -9,6 +9,7 @@ import {
   fullUrl,
   type HttpClient,
   recordingClient,
+  redactedWithAll,
   type Transport,
 } from "./http-client.ts";
 
@@ -92,8 +93,9 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     outcome = { kind: "retry", code: "internal_error", message: String((err as Error)?.message ?? err) };
   }
   if ("message" in outcome) outcome = { ...outcome, message: redactor.text(outcome.message) };
-  // A handshake's answer is recorded before its token is known to the redactor: redact once more.
-  const redacted = exchanges.map((e) => redactExchange(e, redactor));
+  // A handshake's answer is recorded before its token is known to the redactor: redact once more
+  // what was recorded before the redactor last learned a secret.
+  const redacted = exchanges.map((e) => (redactedWithAll(e, redactor) ? e : redactExchange(e, redactor)));
   return { outcome, exchanges: redacted, state, durationMs: Math.round(performance.now() - t0) };
 }
 

@@ -316,6 +316,14 @@ export function httpResponse(
   };
 }
 
+/** The redactor generation an exchange was recorded (and redacted) with. */
+const redactedAt = new WeakMap<Exchange, number>();
+
+/** Whether an exchange was redacted with every secret `redactor` knows now. */
+export function redactedWithAll(ex: Exchange, redactor: Redactor): boolean {
+  return redactedAt.get(ex) === redactor.generation;
+}
+
 /**
  * An HttpClient for one attempt: sends through the shared transport and records every exchange,
  * redacted by the destination's redactor, for the attempt log.
@@ -345,6 +353,7 @@ export function recordingClient(transport: Transport, redactor: Redactor, exchan
         ex.error = { code: result.error.code, message: redactor.text(result.error.message) };
       }
       exchanges.push(ex);
+      redactedAt.set(ex, redactor.generation);
       return result;
     },
   };

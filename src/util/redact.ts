@@ -19,6 +19,8 @@ export interface Redactor {
   headers(h: Record<string, string>): Record<string, string>;
   /** Add secret values learned at run time (tokens, cookies). */
   add(...secrets: (string | undefined)[]): void;
+  /** Changes whenever `add` learns a new value: text redacted at an earlier one may need another pass. */
+  readonly generation: number;
 }
 
 interface Compiled {
@@ -69,6 +71,7 @@ function compile(values: ReadonlySet<string>): Compiled {
  */
 export function createRedactor(initial: Iterable<string> = []): Redactor {
   let current = EMPTY;
+  let generation = 0;
   const add = (...values: (string | undefined)[]) => {
     let next: Set<string> | undefined;
     for (const v of values) {
@@ -76,13 +79,19 @@ export function createRedactor(initial: Iterable<string> = []): Redactor {
       next ??= new Set(current.values);
       next.add(v);
     }
-    if (next) current = compile(next);
+    if (next) {
+      current = compile(next);
+      generation++;
+    }
   };
   add(...initial);
   const text = (s: string) => (current.pattern ? s.replace(current.pattern, REDACTED) : s);
   return {
     add,
     text,
+    get generation() {
+      return generation;
+    },
     headers(h) {
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(h))
