@@ -95,12 +95,20 @@ export async function insertLeads(
       if (first) row.duplicate_of = first;
       else if (duplicates.windowMs > 0) for (const k of keys) if (!seen.has(k)) seen.set(k, row.id);
     });
-    const inserted = new Set<string>();
+    // Only a lead with an idempotency key can meet a conflict (ids are new): without keys in the
+    // batch, a plain INSERT (no RETURNING to read back) stores every row.
+    const keyed = firstByKey.size > 0;
+    const inserted = new Set<string>(keyed ? [] : leadRows.map((r) => r.id));
     for (let c = 0; c < leadRows.length; c += CHUNK) {
+      const chunk = leadRows.slice(c, c + CHUNK);
+      if (!keyed) {
+        await insertRows(trx, "leads", chunk);
+        continue;
+      }
       const rows = await insertRows<"leads", { id: string }>(
         trx,
         "leads",
-        leadRows.slice(c, c + CHUNK),
+        chunk,
         'on conflict ("idempotency_key") do nothing returning "id"',
       );
       for (const r of rows) inserted.add(r.id);
