@@ -24,6 +24,11 @@ const server = createServer((req, res) => {
   req.on("end", () => {
     seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
     if (req.url?.startsWith("/hang")) return void hung.push(res);
+    if (req.url?.startsWith("/bom")) {
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+      res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"access_token":"t-1"}')]));
+      return;
+    }
     if (req.url?.startsWith("/chunks")) {
       res.writeHead(201, {
         "content-type": "application/json",
@@ -111,6 +116,17 @@ test("timeout: a hanging answer, and a request still waiting for a connection", 
   }
 });
 
+test("a JSON answer that starts with a byte-order mark (.NET, IIS) still parses", async () => {
+  const t = createTransport({ allowPrivateNetworks: true });
+  try {
+    const r = await t.send(post("/bom"), 2000);
+    assert.ok(r.ok);
+    assert.deepEqual(r.response.json(), { access_token: "t-1" });
+  } finally {
+    await t.close();
+  }
+});
+
 test("network errors and bad URLs are failures with a code", async () => {
   const t = createTransport({ allowPrivateNetworks: true });
   try {
@@ -123,6 +139,11 @@ test("network errors and bad URLs are failures with a code", async () => {
     assert.match(refused.ok ? "" : refused.error.message, /ECONNREFUSED/);
     const bad = await t.send(newRequest("GET", "not a url"), 2000);
     assert.equal(bad.ok ? undefined : bad.error.code, "network_error");
+    // The same answer (a resolved failure, not a throw) when private networks are refused.
+    const strict = createTransport({ allowPrivateNetworks: false });
+    const badToo = await strict.send(newRequest("GET", "not a url"), 2000);
+    assert.equal(badToo.ok ? undefined : badToo.error.code, "network_error");
+    await strict.close();
   } finally {
     await t.close();
   }

@@ -156,9 +156,9 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     ...(opts.allowPrivateNetworks ? {} : { connect: { lookup } }),
   });
 
-  function blocked(url: string): HttpFailure | undefined {
+  function blocked(url: string | URL): HttpFailure | undefined {
     if (opts.allowPrivateNetworks) return undefined;
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    const host = (typeof url === "string" ? new URL(url) : url).hostname.replace(/^\[|\]$/g, "");
     if (!isPrivateAddress(host) && host !== "localhost") return undefined;
     return {
       code: "blocked_address",
@@ -215,20 +215,19 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
    * `request()` without its stream, abort-signal and callback layers (~20 µs less per push, see
    * DEVELOPERS.md). `timeoutMs` bounds the whole exchange, waiting for a connection included.
    */
-  function send(
+  async function send(
     req: OutboundRequest,
     timeoutMs: number,
     encoded: ReturnType<typeof encodeBody> = encodeBody(req),
   ): Promise<HttpResult> {
-    const url = fullUrl(req);
-    const refused = blocked(url);
-    if (refused) return Promise.resolve({ ok: false, error: refused });
     let target: URL;
     try {
-      target = new URL(url);
+      target = new URL(fullUrl(req));
     } catch (err) {
-      return Promise.resolve({ ok: false, error: failure(err, timeoutMs) });
+      return { ok: false, error: failure(err, timeoutMs) };
     }
+    const refused = blocked(target);
+    if (refused) return { ok: false, error: refused };
     const { body, contentType } = encoded;
     const headers: Record<string, string> = { ...req.headers };
     if (contentType && !headers["content-type"]) headers["content-type"] = contentType;
@@ -274,10 +273,7 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
             chunks.push(chunk);
           },
           onResponseEnd() {
-            const text =
-              chunks.length === 1
-                ? (chunks[0] as Buffer).toString("utf8")
-                : Buffer.concat(chunks).toString("utf8");
+            const text = utf8(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
             const { flat, setCookies } = flatHeaders(responseHeaders);
             settle({ ok: true, response: httpResponse(status, flat, setCookies, text) });
           },
@@ -293,6 +289,12 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
 }
 
 export type Transport = ReturnType<typeof createTransport>;
+
+/** A body as text: UTF-8, without a leading byte-order mark (as undici's `body.text()` does). */
+function utf8(buf: Buffer): string {
+  const bom = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
+  return buf.toString("utf8", bom ? 3 : 0);
+}
 
 /** A response as connectors see it (`json()` is undefined for a body that is not JSON). */
 export function httpResponse(
