@@ -9,7 +9,7 @@ import {
   fullUrl,
   type HttpClient,
   recordingClient,
-  redactedWithAll,
+  redactRecorded,
   type Transport,
 } from "./http-client.ts";
 
@@ -93,23 +93,12 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     outcome = { kind: "retry", code: "internal_error", message: String((err as Error)?.message ?? err) };
   }
   if ("message" in outcome) outcome = { ...outcome, message: redactor.text(outcome.message) };
-  // A handshake's answer is recorded before its token is known to the redactor: redact once more
-  // what was recorded before the redactor last learned a secret.
-  const redacted = exchanges.map((e) => (redactedWithAll(e, redactor) ? e : redactExchange(e, redactor)));
-  return { outcome, exchanges: redacted, state, durationMs: Math.round(performance.now() - t0) };
-}
-
-function redactExchange(e: Exchange, redactor: Redactor): Exchange {
-  const out: Exchange = {
-    ...e,
-    url: redactor.text(e.url),
-    requestHeaders: redactor.headers(e.requestHeaders),
+  return {
+    outcome,
+    exchanges: redactRecorded(exchanges, redactor),
+    state,
+    durationMs: Math.round(performance.now() - t0),
   };
-  if (e.requestBody !== undefined) out.requestBody = redactor.text(e.requestBody);
-  if (e.responseHeaders !== undefined) out.responseHeaders = redactor.headers(e.responseHeaders);
-  if (e.responseBody !== undefined) out.responseBody = redactor.text(e.responseBody);
-  if (e.error !== undefined) out.error = { ...e.error, message: redactor.text(e.error.message) };
-  return out;
 }
 
 function dryRunClient(real: HttpClient, redactor: Redactor, exchanges: Exchange[]): HttpClient {

@@ -23,7 +23,7 @@ import { newId } from "../util/ids.ts";
 import { createRedactor } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
-import { type Exchange, recordingClient, type Transport } from "./http-client.ts";
+import { type Exchange, recordingClient, redactRecorded, type Transport } from "./http-client.ts";
 import { batchCompletion } from "./batch-completion.ts";
 import { applyCompletions } from "./queue.ts";
 import type { DeliveryRuntime } from "./worker.ts";
@@ -285,6 +285,8 @@ export class BatchService {
         this.#log.error({ err, batch: batch.id }, "batch step threw");
       }
     }
+    // As for a single attempt: no secret in what is stored (an error may quote a vendor's answer).
+    if ("message" in step) step = { ...step, message: redactor.text(step.message) };
     const now = this.#now();
     if ((step.kind === "pending" || step.kind === "retry") && now >= Number(batch.deadline_at)) {
       const why = step.kind === "retry" ? ` (last: ${step.code}: ${step.message})` : "";
@@ -294,7 +296,8 @@ export class BatchService {
         message: `not finished ${policy.deadlineMs} ms after the batch was closed${why}`,
       };
     }
-    const log = JSON.stringify([...(JSON.parse(batch.log) as Exchange[]), ...exchanges].slice(-LOG_LIMIT));
+    const recorded = redactRecorded(exchanges, redactor);
+    const log = JSON.stringify([...(JSON.parse(batch.log) as Exchange[]), ...recorded].slice(-LOG_LIMIT));
     const later = now + Math.min(policy.pollIntervalMs * 2 ** batch.checks, policy.pollMaxIntervalMs);
     const mine = this.#db
       .updateTable("batches")
@@ -337,7 +340,7 @@ export class BatchService {
         return;
       case "done":
       case "failed":
-        await this.#finish(batch, d, items, exchanges, started, step, log);
+        await this.#finish(batch, d, items, recorded, started, step, log);
         return;
       default: {
         const never: never = step;

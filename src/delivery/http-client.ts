@@ -321,9 +321,26 @@ export function httpResponse(
 /** The redactor generation an exchange was recorded (and redacted) with. */
 const redactedAt = new WeakMap<Exchange, number>();
 
-/** Whether an exchange was redacted with every secret `redactor` knows now. */
-export function redactedWithAll(ex: Exchange, redactor: Redactor): boolean {
-  return redactedAt.get(ex) === redactor.generation;
+/**
+ * The exchanges of an attempt as they are stored: an auth handshake's answer is recorded before its
+ * token is known to the redactor, so whatever was recorded before the redactor last learned a
+ * secret (or not by `recordingClient` at all) is redacted once more.
+ */
+export function redactRecorded(exchanges: Exchange[], redactor: Redactor): Exchange[] {
+  return exchanges.map((e) => (redactedAt.get(e) === redactor.generation ? e : redactExchange(e, redactor)));
+}
+
+function redactExchange(e: Exchange, redactor: Redactor): Exchange {
+  const out: Exchange = {
+    ...e,
+    url: redactor.text(e.url),
+    requestHeaders: redactor.headers(e.requestHeaders),
+  };
+  if (e.requestBody !== undefined) out.requestBody = redactor.text(e.requestBody);
+  if (e.responseHeaders !== undefined) out.responseHeaders = redactor.headers(e.responseHeaders);
+  if (e.responseBody !== undefined) out.responseBody = redactor.text(e.responseBody);
+  if (e.error !== undefined) out.error = { ...e.error, message: redactor.text(e.error.message) };
+  return out;
 }
 
 /**
