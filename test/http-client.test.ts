@@ -172,6 +172,8 @@ test("recorded exchanges: redacted when recorded, and again when stored if the r
     assert.ok(ex);
     assert.equal(ex.requestHeaders["x-trace"], "[redacted]");
     assert.equal(redactRecorded(exchanges, redactor)[0], ex, "nothing new learned: stored as recorded");
+    const other = createRedactor(["ext-7"]);
+    assert.notEqual(redactRecorded(exchanges, other)[0], ex, "another redactor redacts it again");
     // A token learned after the exchange was recorded (as a handshake's answer is): another pass.
     redactor.add("ext-7");
     assert.match(ex.responseBody ?? "", /ext-7/);

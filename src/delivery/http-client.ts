@@ -318,8 +318,8 @@ export function httpResponse(
   };
 }
 
-/** The redactor generation an exchange was recorded (and redacted) with. */
-const redactedAt = new WeakMap<Exchange, number>();
+/** The redactor, and its generation, an exchange was recorded (and redacted) with. */
+const redactedWith = new WeakMap<Exchange, { redactor: Redactor; generation: number }>();
 
 /**
  * The exchanges of an attempt as they are stored: an auth handshake's answer is recorded before its
@@ -327,7 +327,12 @@ const redactedAt = new WeakMap<Exchange, number>();
  * secret (or not by `recordingClient` at all) is redacted once more.
  */
 export function redactRecorded(exchanges: Exchange[], redactor: Redactor): Exchange[] {
-  return exchanges.map((e) => (redactedAt.get(e) === redactor.generation ? e : redactExchange(e, redactor)));
+  return exchanges.map((e) => {
+    const done = redactedWith.get(e);
+    return done?.redactor === redactor && done.generation === redactor.generation
+      ? e
+      : redactExchange(e, redactor);
+  });
 }
 
 function redactExchange(e: Exchange, redactor: Redactor): Exchange {
@@ -372,7 +377,7 @@ export function recordingClient(transport: Transport, redactor: Redactor, exchan
         ex.error = { code: result.error.code, message: redactor.text(result.error.message) };
       }
       exchanges.push(ex);
-      redactedAt.set(ex, redactor.generation);
+      redactedWith.set(ex, { redactor, generation: redactor.generation });
       return result;
     },
   };
