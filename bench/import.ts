@@ -3,12 +3,11 @@
 // a baseline in the same run: the RSS of a process that reads the same file whole.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ADMIN, startLeadpush } from "./leadpush.ts";
 
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 1_000_000);
-const ADMIN = "bench-admin-token-0123456789abcdef";
 const node = process.execPath;
 const root = join(import.meta.dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "leadpush-import-bench-"));
@@ -22,16 +21,6 @@ const rssMb = (pid: number) => {
     return 0;
   }
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
 
 async function writeFile(path: string) {
   const out = createWriteStream(path);
@@ -63,42 +52,12 @@ async function main() {
   await new Promise((r) => base.once("exit", r));
   clearInterval(baseTimer);
 
-  const port = await freePort();
-  const server = spawn(
-    node,
-    ["--max-semi-space-size=8", "--heap-growing-percent=50", join(root, "src/cli.ts"), "serve"],
-    {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        DATABASE_URL: `file:${join(dir, "import.db")}`,
-        LEADPUSH_DATA_DIR: dir,
-        LEADPUSH_ADMIN_TOKEN: ADMIN,
-        LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
+  const { proc: server, base: url } = await startLeadpush({ dir, db: "import.db" });
   children.push(server);
-  for (let i = 0; i < 200; i++) {
-    if (
-      await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const t0 = performance.now();
-  const importer = spawn(
-    node,
-    [join(root, "src/cli.ts"), "import", file, "--url", `http://127.0.0.1:${port}`, "--key", ADMIN],
-    {
-      stdio: ["ignore", "pipe", "ignore"],
-    },
-  );
+  const importer = spawn(node, [join(root, "src/cli.ts"), "import", file, "--url", url, "--key", ADMIN], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   children.push(importer);
   let out = "";
   importer.stdout!.on("data", (d: Buffer) => (out += d.toString()));

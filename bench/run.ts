@@ -2,17 +2,16 @@
 // Every loop here is bounded in count and time and talks to 127.0.0.1 only.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Agent, request } from "undici";
+import { ADMIN, START_FLAGS, startLeadpush } from "./leadpush.ts";
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 20_000);
 const SERIAL_LEADS = Number(process.env.BENCH_SERIAL_LEADS ?? 500);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 10_000);
 const DEADLINE = Date.now() + 10 * 60_000;
-const ADMIN = "bench-admin-token-0123456789abcdef";
 const node = process.execPath;
 const children: ChildProcess[] = [];
 
@@ -28,16 +27,6 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 };
 const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 0) : "n/a");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
 
 const clientSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
@@ -152,34 +141,15 @@ async function main() {
 
   // (2) leadpush on SQLite.
   const dir = mkdtempSync(join(tmpdir(), "leadpush-bench-"));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
   const profile = process.env.BENCH_CPU_PROFILE
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
     : [];
   // The same V8 flags as `npm start`: a smaller young generation and an old generation that grows by
   // half rather than up to 4x after each full GC (peak RSS ~280 → ~210 MB here, CPU about the same).
-  const flags = (process.env.BENCH_LEADPUSH_NODE_FLAGS ?? "--max-semi-space-size=8 --heap-growing-percent=50")
-    .split(" ")
-    .filter(Boolean);
-  const lp = spawn(node, [...flags, ...profile, join(import.meta.dirname, "..", "src", "cli.ts"), "serve"], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATABASE_URL: `file:${join(dir, "bench.db")}`,
-      LEADPUSH_DATA_DIR: dir,
-      LEADPUSH_ADMIN_TOKEN: ADMIN,
-      LOG_LEVEL: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const flags = process.env.BENCH_LEADPUSH_NODE_FLAGS?.split(" ").filter(Boolean) ?? START_FLAGS;
+  const { proc: lp, base } = await startLeadpush({ dir, db: "bench.db", nodeFlags: [...flags, ...profile] });
   children.push(lp);
   const auth = { authorization: `Bearer ${ADMIN}` };
-  await waitFor(
-    async () => (await call("GET", `${base}/readyz`).catch(() => ({ status: 0 }))).status === 200,
-    20_000,
-  );
   const dest = await call(
     "POST",
     `${base}/v1/destinations`,

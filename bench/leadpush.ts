@@ -1,0 +1,56 @@
+// What both benchmarks share: a leadpush server on SQLite in a temporary directory, started as a
+// child process on a free 127.0.0.1 port and waited for until it is ready.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+export const ADMIN = "bench-admin-token-0123456789abcdef";
+
+/** The same V8 flags as `npm start`. */
+export const START_FLAGS = ["--max-semi-space-size=8", "--heap-growing-percent=50"];
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+/** `leadpush serve` with its database in `dir`; resolves once `/readyz` answers 200 (20 s at most). */
+export async function startLeadpush(opts: {
+  dir: string;
+  db: string;
+  nodeFlags?: string[];
+}): Promise<{ proc: ChildProcess; base: string }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const proc = spawn(
+    process.execPath,
+    [...(opts.nodeFlags ?? START_FLAGS), join(import.meta.dirname, "..", "src", "cli.ts"), "serve"],
+    {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATABASE_URL: `file:${join(opts.dir, opts.db)}`,
+        LEADPUSH_DATA_DIR: opts.dir,
+        LEADPUSH_ADMIN_TOKEN: ADMIN,
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  for (const until = Date.now() + 20_000; Date.now() < until && proc.exitCode === null;) {
+    const ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return { proc, base };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  proc.kill("SIGTERM");
+  throw new Error(`leadpush did not become ready at ${base}`);
+}
