@@ -35,4 +35,17 @@ test("redactor: every encoded form of a secret, headers, and tokens learned late
   assert.equal(r.generation, generation + 1);
   assert.equal(r.text(`${secret} token-123456`), "[redacted] [redacted]");
   assert.equal(createRedactor().text(secret), secret);
+
+  // Redactors that learn the same token share what was compiled for it, not what they know.
+  const a = createRedactor([secret]);
+  const b = createRedactor([secret]);
+  a.add("token-123456");
+  b.add("token-123456");
+  b.add("token-abcdef");
+  assert.equal(a.text("token-abcdef token-123456"), "token-abcdef [redacted]");
+  assert.equal(b.text("token-abcdef token-123456"), "[redacted] [redacted]");
+  assert.equal(createRedactor([secret]).text("token-123456"), "token-123456");
+  assert.deepEqual(a.headers({ Connection: "keep-alive", "x-id": "token-123456" }, new Set(["connection"])), {
+    "x-id": "[redacted]",
+  });
 });

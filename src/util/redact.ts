@@ -16,7 +16,8 @@ export const REDACTED = "[redacted]";
 
 export interface Redactor {
   text(s: string): string;
-  headers(h: Record<string, string>): Record<string, string>;
+  /** A redacted copy; names in `omit` (lower-case) are left out. */
+  headers(h: Record<string, string>, omit?: ReadonlySet<string>): Record<string, string>;
   /** Add secret values learned at run time (tokens, cookies). */
   add(...secrets: (string | undefined)[]): void;
   /** Changes whenever `add` learns a new value: text redacted at an earlier one may need another pass. */
@@ -29,13 +30,15 @@ interface Compiled {
   /** Every form of every value that is searched for. */
   readonly forms: ReadonlySet<string>;
   readonly pattern: RegExp | undefined;
+  /** This set plus one more value, as `add` met it before: every attempt adds the same token. */
+  readonly plus: Map<string, Compiled>;
 }
 
 // The same secret sets recur on every attempt (a destination's secrets, then its current token),
 // so compiled sets are kept, keyed by their values. A few hundred sets cover many destinations
 // through several token rotations; beyond that the oldest are dropped.
 const compiledSets = new Map<string, Compiled>();
-const EMPTY: Compiled = { values: new Set(), forms: new Set(), pattern: undefined };
+const EMPTY: Compiled = { values: new Set(), forms: new Set(), pattern: undefined, plus: new Map() };
 
 function compile(values: ReadonlySet<string>): Compiled {
   if (values.size === 0) return EMPTY;
@@ -58,7 +61,7 @@ function compile(values: ReadonlySet<string>): Compiled {
   const parts = [...forms]
     .sort((a, b) => b.length - a.length)
     .map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  c = { values, forms, pattern: new RegExp(parts.join("|"), "g") };
+  c = { values, forms, pattern: new RegExp(parts.join("|"), "g"), plus: new Map() };
   if (compiledSets.size >= 512) compiledSets.delete(compiledSets.keys().next().value as string);
   compiledSets.set(key, c);
   return c;
@@ -73,14 +76,16 @@ export function createRedactor(initial: Iterable<string> = []): Redactor {
   let current = EMPTY;
   let generation = 0;
   const add = (...values: (string | undefined)[]) => {
-    let next: Set<string> | undefined;
     for (const v of values) {
-      if (typeof v !== "string" || v.length < 4 || current.values.has(v) || next?.has(v)) continue;
-      next ??= new Set(current.values);
-      next.add(v);
-    }
-    if (next) {
-      current = compile(next);
+      if (typeof v !== "string" || v.length < 4 || current.values.has(v)) continue;
+      let next = current.plus.get(v);
+      if (next === undefined) {
+        next = compile(new Set(current.values).add(v));
+        // Bounded like `compiledSets`: a set meets few distinct next values (token rotations).
+        if (current.plus.size >= 64) current.plus.clear();
+        current.plus.set(v, next);
+      }
+      current = next;
       generation++;
     }
   };
@@ -92,10 +97,13 @@ export function createRedactor(initial: Iterable<string> = []): Redactor {
     get generation() {
       return generation;
     },
-    headers(h) {
+    headers(h, omit) {
       const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(h))
-        out[k] = SECRET_HEADERS.has(k.toLowerCase()) ? REDACTED : text(v);
+      for (const [k, v] of Object.entries(h)) {
+        const name = k.toLowerCase();
+        if (omit?.has(name)) continue;
+        out[k] = SECRET_HEADERS.has(name) ? REDACTED : text(v);
+      }
       return out;
     },
   };
