@@ -68,6 +68,11 @@ for (const backend of BACKENDS) {
       assert.equal(d.attempts[0].request.method, "POST");
       assert.match(d.attempts[0].request.url, /\/sink\/leads$/);
       assert.match(d.attempts[0].responseExcerpt, /sink-1/);
+      // The answer's headers, without the connection-level ones (they describe the socket).
+      const answer = d.attempts[0].exchanges.at(-1).responseHeaders as Record<string, string>;
+      assert.match(answer["content-type"] ?? "", /application\/json/);
+      for (const name of ["connection", "keep-alive", "transfer-encoding"])
+        assert.ok(!(name in answer), name);
       await t.api("DELETE", `/v1/destinations/${dest.id}`);
     });
 

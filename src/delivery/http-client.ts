@@ -318,6 +318,12 @@ export function httpResponse(
   };
 }
 
+/**
+ * Connection-level answer headers (RFC 9110 §7.6.1) describe the socket, not the answer: the
+ * attempt log leaves them out (~70 bytes of every stored attempt).
+ */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding"]);
+
 /** The redactor, and its generation, an exchange was recorded (and redacted) with. */
 const redactedWith = new WeakMap<Exchange, { redactor: Redactor; generation: number }>();
 
@@ -371,7 +377,7 @@ export function recordingClient(transport: Transport, redactor: Redactor, exchan
       if (body !== undefined) ex.requestBody = redactor.text(hide(body).slice(0, EXCERPT_BYTES));
       if (result.ok) {
         ex.status = result.response.status;
-        ex.responseHeaders = redactor.headers(result.response.headers);
+        ex.responseHeaders = redactor.headers(result.response.headers, HOP_BY_HOP);
         ex.responseBody = redactor.text(hide(result.response.text).slice(0, EXCERPT_BYTES));
       } else {
         ex.error = { code: result.error.code, message: redactor.text(result.error.message) };
