@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 
 export const ADMIN = "bench-admin-token-0123456789abcdef";
 
@@ -25,21 +26,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** `leadpush serve` with its database in `dir`; resolves once `/readyz` answers 200 (20 s at most). */
+/**
+ * `leadpush serve` with its database in `dir`; resolves once `/readyz` answers 200 (20 s at most).
+ * `root`: the leadpush tree to run (this one by default; `bench/ab.ts` runs two). `env`: more
+ * environment for the server.
+ */
 export async function startLeadpush(opts: {
   dir: string;
   db: string;
   nodeFlags?: string[];
+  root?: string;
+  env?: Record<string, string>;
 }): Promise<{ proc: ChildProcess; base: string }> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const root = opts.root ?? join(import.meta.dirname, "..");
   const proc = spawn(
     process.execPath,
-    [...(opts.nodeFlags ?? START_FLAGS), join(import.meta.dirname, "..", "src", "cli.ts"), "serve"],
+    [...(opts.nodeFlags ?? START_FLAGS), join(root, "src", "cli.ts"), "serve"],
     {
       env: {
         ...process.env,
         ...START_ENV,
+        ...opts.env,
         PORT: String(port),
         HOST: "127.0.0.1",
         DATABASE_URL: `file:${join(opts.dir, opts.db)}`,
@@ -60,4 +69,15 @@ export async function startLeadpush(opts: {
   }
   proc.kill("SIGTERM");
   throw new Error(`leadpush did not become ready at ${base}`);
+}
+
+/** The benchmark's receiving client (`sink.ts`) as a child process, and its URL. */
+export async function startSink(): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [join(import.meta.dirname, "sink.ts")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const line = await new Promise<string>((resolve) =>
+    createInterface({ input: proc.stdout! }).once("line", resolve),
+  );
+  return { url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`, proc };
 }

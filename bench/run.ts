@@ -1,18 +1,16 @@
 // `npm run bench`: leadpush against a plain-HTTP baseline, measured in the same run.
 // Every loop here is bounded in count and time and talks to 127.0.0.1 only.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Agent, request } from "undici";
-import { ADMIN, START_FLAGS, startLeadpush } from "./leadpush.ts";
+import { ADMIN, START_FLAGS, startLeadpush, startSink } from "./leadpush.ts";
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 20_000);
 const SERIAL_LEADS = Number(process.env.BENCH_SERIAL_LEADS ?? 500);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 10_000);
 const DEADLINE = Date.now() + 10 * 60_000;
-const node = process.execPath;
 const children: ChildProcess[] = [];
 
 function stopAll() {
@@ -53,13 +51,10 @@ function threadCpu(pid: number): Record<string, number> {
   return by;
 }
 
-async function startSink(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(node, [join(import.meta.dirname, "sink.ts")], { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(proc);
-  const line = await new Promise<string>((resolve) =>
-    createInterface({ input: proc.stdout! }).once("line", resolve),
-  );
-  return { url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`, proc };
+async function startSinkChild(): Promise<{ url: string; proc: ChildProcess }> {
+  const sink = await startSink();
+  children.push(sink.proc);
+  return sink;
 }
 
 const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
@@ -112,7 +107,7 @@ async function stats(sinkUrl: string) {
 }
 
 async function main() {
-  const sink = await startSink();
+  const sink = await startSinkChild();
   const machine = `${(await import("node:os")).cpus().length} cores, node ${process.version}`;
   console.log(`leadpush bench — ${LEADS} leads, ${machine}`);
 
