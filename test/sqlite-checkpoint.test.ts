@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -11,7 +11,7 @@ import { openSqlite } from "../src/store/sqlite-adapter.ts";
 test("the checkpoint thread copies committed pages into the database file", async () => {
   const dir = mkdtempSync(join(tmpdir(), "leadpush-ckpt-"));
   const path = join(dir, "db.sqlite");
-  const { raw, kysely } = openSqlite(path);
+  const { raw, kysely, closed } = openSqlite(path);
   try {
     raw.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, data TEXT NOT NULL)");
     const insert = raw.prepare("INSERT INTO t (data) VALUES (?)");
@@ -31,8 +31,16 @@ test("the checkpoint thread copies committed pages into the database file", asyn
     assert.ok(size >= 2_000_000, `the database file holds the committed pages (${size} bytes)`);
     const { n } = raw.prepare("SELECT count(*) AS n FROM t").get() as { n: number };
     assert.equal(n, 1_000);
-  } finally {
     kysely.close();
+    await closed();
+    // The thread's connection was the last one: its close checkpointed everything and removed the log.
+    assert.equal(existsSync(`${path}-wal`), false);
+    // Opened again at once (an app restarted in-process), nothing is locked and nothing is lost.
+    const again = openSqlite(path);
+    assert.equal((again.raw.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n, 1_000);
+    again.kysely.close();
+    await again.closed();
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -49,7 +49,7 @@ export async function openDb(target: DatabaseTarget, opts: { migrate?: boolean }
 
 function openSqliteDb(path: string): Db {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const { kysely: database } = openSqlite(path);
+  const { kysely: database, closed } = openSqlite(path);
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return {
     kysely,
@@ -64,7 +64,10 @@ function openSqliteDb(path: string): Db {
         .limit(1)
         .execute();
     },
-    close: () => kysely.destroy(),
+    close: async () => {
+      await kysely.destroy();
+      await closed();
+    },
   };
 }
 

@@ -16,7 +16,7 @@ const FALLBACK_AUTOCHECKPOINT_PAGES = 10_000;
  * commits and took ~10 ms each time: over half of all COMMIT time in `npm run bench`, with every
  * request and push of the process waiting behind it.
  */
-function startCheckpointer(path: string): () => void {
+function startCheckpointer(path: string): () => Promise<void> {
   const worker = new Worker(new URL("./sqlite-checkpoint-worker.ts", import.meta.url), {
     workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS },
     // It allocates next to nothing: a small heap keeps the thread's memory small.
@@ -25,23 +25,34 @@ function startCheckpointer(path: string): () => void {
   worker.unref();
   // A failing checkpoint thread leaves the fallback automatic checkpoint on the main connection.
   worker.on("error", () => undefined);
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
   // The thread closes its connection and ends; being the last connection, it also runs SQLite's
-  // final checkpoint on close.
-  return () => worker.postMessage("stop");
+  // final checkpoint on close. Resolves once it has.
+  return () => {
+    worker.postMessage("stop");
+    return exited;
+  };
 }
 
 /**
  * Kysely's SqliteDialect over Node's built-in `node:sqlite`. Statements are prepared once per SQL
  * text and kept (the set of SQL texts leadpush issues is small and fixed).
  */
-export function openSqlite(path: string): { kysely: SqliteDatabase; raw: DatabaseSync } {
+export function openSqlite(path: string): {
+  kysely: SqliteDatabase;
+  raw: DatabaseSync;
+  /** After `kysely.close()`: resolves once the checkpoint thread has closed its connection too. */
+  closed: () => Promise<void>;
+} {
   const raw = new DatabaseSync(path);
+  // First: a connection still closing (a checkpoint thread's final checkpoint) must not make the
+  // statements below fail with "database is locked".
+  raw.exec("PRAGMA busy_timeout = 5000");
   // The page size stays SQLite's 4 KB. 1 KB pages halve the bytes written per lead (22 → 10 KB in
   // `npm run bench`: each commit rewrites the last page of every table and index it touched) but
   // cost more time: SQLite writes each WAL frame with two syscalls, and commits took ~40 % longer.
   raw.exec("PRAGMA journal_mode = WAL");
   raw.exec("PRAGMA synchronous = NORMAL");
-  raw.exec("PRAGMA busy_timeout = 5000");
   raw.exec("PRAGMA foreign_keys = ON");
   // Temporary files (statement journals of multi-row statements inside a transaction) stay in
   // memory: on disk each one cost an open, an unlink and several writes, dozens of times a second.
@@ -63,10 +74,11 @@ export function openSqlite(path: string): { kysely: SqliteDatabase; raw: Databas
       iterate: (p) => stmt.iterate(...args(p)),
     };
   };
+  let closed: Promise<void> = Promise.resolve();
   const kysely: SqliteDatabase = {
     close: () => {
       raw.close();
-      stopCheckpointer?.();
+      if (stopCheckpointer) closed = stopCheckpointer();
     },
     prepare(text): SqliteStatement {
       let stmt = cache.get(text);
@@ -78,5 +90,5 @@ export function openSqlite(path: string): { kysely: SqliteDatabase; raw: Databas
       return stmt;
     },
   };
-  return { kysely, raw };
+  return { kysely, raw, closed: () => closed };
 }
