@@ -169,6 +169,35 @@ void describe("each handler delivers with exactly the document's wire format", (
     });
   }
 
+  void test("static_key: publicFields are sent like fields but neither sealed nor redacted", async () => {
+    sb.staticKey.reset();
+    const dest = await createDestination(t, "static-public", {
+      url: `${sb.url}/static-key/leads`,
+      auth: {
+        type: "static_key",
+        fields: { vendory_key: A.staticKey.vendoryKey },
+        publicFields: { vendor: A.staticKey.vendor },
+      },
+      mapping: SEED_002_MAPPING,
+    });
+    const shown = (await t.api("GET", `/v1/destinations/${dest.id}`)).body as {
+      auth: { fields: Record<string, string>; publicFields: Record<string, string> };
+    };
+    assert.deepEqual(shown.auth.fields, { vendory_key: "[redacted]" });
+    assert.deepEqual(shown.auth.publicFields, { vendor: A.staticKey.vendor });
+    const d = await waitStatus(t, await postLead(t, "static-public"), "delivered");
+    const got = sb.staticKey.state.leads[0]!.body as Record<string, string>;
+    assert.equal(got.vendor, A.staticKey.vendor);
+    assert.equal(got.vendory_key, A.staticKey.vendoryKey);
+    // The attempt log: the vendor's name as sent, the key hidden.
+    const lead = (await t.api("GET", `/v1/leads/${d.leadId}`)).body as {
+      deliveries: { attempts: { exchanges: { requestBody?: string }[] }[] }[];
+    };
+    const sent = lead.deliveries[0]!.attempts[0]!.exchanges.at(-1)!.requestBody ?? "";
+    assert.match(sent, new RegExp(`vendor=${A.staticKey.vendor}&`));
+    assert.ok(!sent.includes(A.staticKey.vendoryKey), sent);
+  });
+
   void test("none: a plain JSON POST", async () => {
     sb.none.reset();
     await createDestination(t, "none-1", { url: `${sb.url}/none/leads`, mapping: SEED_002_MAPPING });

@@ -8,6 +8,12 @@ const schema = z
     fields: z
       .record(z.string().min(1), z.string())
       .refine((f) => Object.keys(f).length > 0, "at least one field"),
+    /**
+     * Fields sent the same way that are not secret (seed 002's `vendor`, the vendor's name): stored
+     * in plain, shown in API answers and left alone in the attempt log. In `fields`, every value is
+     * sealed and hidden wherever it appears — a vendor name there blanks each mention of it.
+     */
+    publicFields: z.record(z.string().min(1), z.string()).default({}),
     /** Where the fields go: `body` (default: form-encoded with the lead, as seed 002), `header` or `query`. */
     in: z.enum(["body", "header", "query"]).default("body"),
   })
@@ -19,7 +25,7 @@ export const staticKeyAuth: AuthStrategy<z.infer<typeof schema>> = {
   schema,
   secretFields: ["fields"],
   apply(req, config) {
-    for (const [k, v] of Object.entries(config.fields)) {
+    for (const [k, v] of Object.entries({ ...config.publicFields, ...config.fields })) {
       if (config.in === "header") req.headers[k.toLowerCase()] = v;
       else if (config.in === "query") req.query[k] = v;
       else {

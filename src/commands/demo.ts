@@ -41,7 +41,8 @@ export const DEMO_DESTINATIONS: DemoDestination[] = [
       url: `${u}/static-key/leads`,
       auth: {
         type: "static_key",
-        fields: { vendor: A.staticKey.vendor, vendory_key: A.staticKey.vendoryKey },
+        fields: { vendory_key: A.staticKey.vendoryKey },
+        publicFields: { vendor: A.staticKey.vendor },
       },
       mapping: {
         name: "name",
