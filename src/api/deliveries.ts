@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
-import { deliveryView, loadDeliveries } from "./views.ts";
+import { deliveryView, loadDeliveries, snapshot } from "./views.ts";
 
 const STATUSES = ["pending", "retrying", "awaiting", "blocked", "delivered", "failed"] as const;
 const deliveryListQuery = listQuery.extend({
@@ -62,7 +62,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ["deliveries"], summary: "A delivery with every attempt" } },
     async (req) => {
       const { id } = req.params as { id: string };
-      const [d] = await loadDeliveries(db, { id }, true);
+      const [d] = await snapshot(db, (trx) => loadDeliveries(trx, { id }, true));
       if (!d) throw notFound("delivery", id);
       return d;
     },

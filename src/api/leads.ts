@@ -3,7 +3,7 @@ import { z } from "zod";
 import { leadInputSchema } from "../lead/lead.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
-import { leadView, loadDeliveries } from "./views.ts";
+import { leadView, loadDeliveries, snapshot } from "./views.ts";
 
 const batchSchema = z.object({ leads: z.array(z.unknown()).min(1).max(1000) });
 const leadListQuery = listQuery.extend({
@@ -83,9 +83,12 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ["leads"], summary: "A lead with its deliveries and attempts" } },
     async (req) => {
       const { id } = req.params as { id: string };
-      const lead = await db.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
-      if (!lead) throw notFound("lead", id);
-      return { ...leadView(lead), deliveries: await loadDeliveries(db, { leadId: id }, true) };
+      const found = await snapshot(db, async (trx) => {
+        const lead = await trx.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
+        return lead && { ...leadView(lead), deliveries: await loadDeliveries(trx, { leadId: id }, true) };
+      });
+      if (!found) throw notFound("lead", id);
+      return found;
     },
   );
 

@@ -64,6 +64,16 @@ export function leadView(l: LeadsTable) {
 }
 
 /** Deliveries with destination names and (optionally) their attempts. */
+/**
+ * Runs reads that must agree with each other in one snapshot: a lead and its deliveries and
+ * attempts, say. Read one after the other, a delivery could be seen `delivered` while the lead was
+ * read before the same commit wrote its enrichment. Repeatable read on Postgres; on SQLite any
+ * transaction reads one snapshot.
+ */
+export function snapshot<T>(db: Kysely<Database>, read: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  return db.transaction().setIsolationLevel("repeatable read").setAccessMode("read only").execute(read);
+}
+
 export async function loadDeliveries(
   db: Kysely<Database>,
   where: { leadId?: string; id?: string },
