@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 export const ADMIN = "bench-admin-token-0123456789abcdef";
 
 /** The same V8 flags as `npm start`. */
-export const START_FLAGS = ["--max-semi-space-size=8", "--heap-growing-percent=50"];
+export const START_FLAGS = ["--max-semi-space-size=16", "--heap-growing-percent=50"];
 /**
  * The same environment as `npm start`: at most two glibc malloc arenas. With one per thread (V8's
  * helper threads, the SQLite checkpoint thread), freed memory stays in per-thread arenas: ~20 MB
