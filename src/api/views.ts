@@ -63,7 +63,6 @@ export function leadView(l: LeadsTable) {
   };
 }
 
-/** Deliveries with destination names and (optionally) their attempts. */
 /**
  * Runs reads that must agree with each other in one snapshot: a lead and its deliveries and
  * attempts, say. Read one after the other, a delivery could be seen `delivered` while the lead was
@@ -74,6 +73,7 @@ export function snapshot<T>(db: Kysely<Database>, read: (trx: Kysely<Database>) 
   return db.transaction().setIsolationLevel("repeatable read").setAccessMode("read only").execute(read);
 }
 
+/** Deliveries with destination names and (optionally) their attempts. */
 export async function loadDeliveries(
   db: Kysely<Database>,
   where: { leadId?: string; id?: string },

@@ -23,8 +23,13 @@ function startCheckpointer(path: string): () => Promise<void> {
     resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 },
   });
   worker.unref();
-  // A failing checkpoint thread leaves the fallback automatic checkpoint on the main connection.
-  worker.on("error", () => undefined);
+  // A failing checkpoint thread leaves the fallback automatic checkpoint on the main connection:
+  // slower, not wrong; said once on stderr.
+  worker.on("error", (err) =>
+    process.emitWarning(
+      `SQLite checkpoint thread failed (${err.message}); checkpoints run on the main connection`,
+    ),
+  );
   const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
   // The thread closes its connection and ends; being the last connection, it also runs SQLite's
   // final checkpoint on close. Resolves once it has.

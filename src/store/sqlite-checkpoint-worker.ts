@@ -23,8 +23,8 @@ const timer = setInterval(() => {
     // PASSIVE never waits for the writer: it copies what is committed and returns.
     checkpoint.get();
   } catch {
-    // SQLITE_BUSY (another checkpoint is running): the next interval tries again. A database that
-    // went away ends with the main connection, which terminates this thread.
+    // SQLITE_BUSY (another checkpoint is running): the next commit's interval tries again. The
+    // main connection's close stops this thread ("stop" below).
   }
 }, intervalMs);
 
