@@ -10,11 +10,11 @@
 // Run it both ways round (A B, then B A): the same tree twice came out up to ~4 % apart.
 // Each round is bounded in time; everything talks to 127.0.0.1 only.
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Agent, request } from "undici";
-import { ADMIN, START_FLAGS, startLeadpush, startSink } from "./leadpush.ts";
+import { ADMIN, START_FLAGS, cpuOf, startLeadpush, startSink } from "./leadpush.ts";
 
 const [A, B] = process.argv.slice(2).map((d) => resolve(d));
 if (!A || !B) {
@@ -45,12 +45,6 @@ async function call(url: string, body: unknown, headers: Record<string, string> 
   });
   await res.body.text();
   return res.statusCode;
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuOf(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 const sink = await startSink();

@@ -2,6 +2,7 @@
 // child process on a free 127.0.0.1 port and waited for until it is ready.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
@@ -81,3 +82,12 @@ export async function startSink(): Promise<{ url: string; proc: ChildProcess }> 
   );
   return { url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`, proc };
 }
+
+/** CPU seconds (user + system) in a `/proc/…/stat` file: a process's or one thread's. */
+export function statCpu(path: string): number {
+  const f = readFileSync(path, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** CPU seconds a process has used so far. */
+export const cpuOf = (pid: number) => statCpu(`/proc/${pid}/stat`);

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
-import { ADMIN, START_FLAGS, startLeadpush, startSink } from "./leadpush.ts";
+import { ADMIN, START_FLAGS, cpuOf, startLeadpush, startSink, statCpu } from "./leadpush.ts";
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 20_000);
 const SERIAL_LEADS = Number(process.env.BENCH_SERIAL_LEADS ?? 500);
@@ -27,15 +27,6 @@ const pct = (xs: number[], p: number) => {
 const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 0) : "n/a");
 
 const clientSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
-
-/** CPU seconds (user + system) in a `/proc/…/stat` file: a process's or one thread's. */
-function statCpu(path: string): number {
-  const f = readFileSync(path, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-/** CPU seconds a process has used so far. */
-const cpuOf = (pid: number) => statCpu(`/proc/${pid}/stat`);
 
 /** CPU seconds by thread name (V8's helper threads share one name). */
 function threadCpu(pid: number): Record<string, number> {
