@@ -2,7 +2,7 @@ import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { DeliveryContext, Outcome } from "../connectors/connector.ts";
 import { authTarget, type ResolvedDestination } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
-import { createRedactor, type Redactor } from "../util/redact.ts";
+import { createRedactor, type Redactor, redactValue } from "../util/redact.ts";
 import {
   encodeBody,
   type Exchange,
@@ -93,12 +93,23 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     outcome = { kind: "retry", code: "internal_error", message: String((err as Error)?.message ?? err) };
   }
   if ("message" in outcome) outcome = { ...outcome, message: redactor.text(outcome.message) };
+  // What is kept from the vendor's answer (many echo the request, headers and all) is redacted
+  // like the attempt log: it is stored, and shown by the API and the test push.
+  if (outcome.kind === "delivered") outcome = redactDelivered(outcome, redactor);
   return {
     outcome,
     exchanges: redactRecorded(exchanges, redactor),
     state,
     durationMs: Math.round(performance.now() - t0),
   };
+}
+
+function redactDelivered(outcome: Extract<Outcome, { kind: "delivered" }>, redactor: Redactor) {
+  const out = { ...outcome };
+  if (out.result !== undefined) out.result = redactValue(out.result, redactor);
+  if (out.externalId !== undefined) out.externalId = redactor.text(out.externalId);
+  if (out.enrichment !== undefined) out.enrichment = redactValue(out.enrichment, redactor);
+  return out;
 }
 
 function dryRunClient(real: HttpClient, redactor: Redactor, exchanges: Exchange[]): HttpClient {
