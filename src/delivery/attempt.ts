@@ -24,6 +24,8 @@ export interface AttemptInput {
   credentials: CredentialRuntime;
   /** Dry run: auth handshakes are real, every other request is recorded but not sent. */
   dryRun?: boolean;
+  /** Ends every request of the attempt at once (a worker shutting down at the end of its grace). */
+  signal?: AbortSignal;
 }
 
 export interface AttemptResult {
@@ -52,7 +54,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   const t0 = performance.now();
   const exchanges: Exchange[] = [];
   const redactor = createRedactor(destination.secretValues);
-  const recorded = recordingClient(input.transport, redactor, exchanges);
+  const recorded = recordingClient(input.transport, redactor, exchanges, input.signal);
   const http: HttpClient = input.dryRun ? dryRunClient(recorded, redactor, exchanges) : recorded;
   let state = { ...input.state };
   const ctx: DeliveryContext<unknown> = {
