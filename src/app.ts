@@ -160,15 +160,36 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       const port = typeof addr === "object" && addr ? addr.port : config.port;
       return `http://${config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host}:${port}`;
     },
+    /**
+     * Graceful stop within `shutdownGraceMs` from the call, a hard limit: pushes still in flight
+     * then are aborted and recorded (`shutdown_aborted`), and what else is still running (a
+     * request, a batch step) is cut off; a cut-off batch step runs again when its lease ends.
+     */
     async stop() {
       if (stopped) return;
       stopped = true;
-      await server?.close();
+      const deadline = Date.now() + config.shutdownGraceMs;
+      const left = () => Math.max(0, deadline - Date.now());
+      await within(server?.close(), left());
       await ingest.idle();
-      await worker?.stop(config.shutdownGraceMs);
-      await batches?.stop();
-      await transport.close();
+      await worker?.stop(left());
+      await within(batches?.stop(), left() + 1000);
+      if (!(await within(transport.close(), 1000))) await transport.destroy();
       await db.close();
     },
   };
+}
+
+/** Waits for `p` at most `ms`; true when it settled in time (a rejection counts as settled). */
+async function within(p: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  if (!p) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const done = p.then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  const inTime = await Promise.race([done, late]);
+  clearTimeout(timer);
+  return inTime;
 }

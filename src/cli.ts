@@ -40,7 +40,10 @@ function fail(message: string, next?: string): number {
   return 2;
 }
 
-function onSignals(stop: () => Promise<void>): void {
+/** What a stop may take beyond the grace (recording aborted pushes, closing the database). */
+const STOP_MARGIN_MS = 5000;
+
+function onSignals(stop: () => Promise<void>, graceMs: number): void {
   let stopping = false;
   const handler = (sig: string) => {
     if (stopping) {
@@ -48,7 +51,12 @@ function onSignals(stop: () => Promise<void>): void {
       process.exit(130);
     }
     stopping = true;
-    process.stderr.write(`\n${sig}: finishing in-flight pushes, then exiting…\n`);
+    process.stderr.write(`\n${sig}: finishing in-flight pushes (up to ${graceMs} ms), then exiting…\n`);
+    // The grace is a hard limit: a stop that hangs anyway (a stuck driver) does not keep us alive.
+    setTimeout(() => {
+      process.stderr.write(`shutdown did not finish within ${graceMs + STOP_MARGIN_MS} ms: exiting\n`);
+      process.exit(1);
+    }, graceMs + STOP_MARGIN_MS).unref();
     stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -101,7 +109,7 @@ const serve: Handler = async (argv) => {
     lines.push("  Admin API key: the value of LEADPUSH_ADMIN_TOKEN");
   }
   process.stdout.write(lines.join("\n") + "\n\n");
-  onSignals(() => app.stop());
+  onSignals(() => app.stop(), config.shutdownGraceMs);
   return -1;
 };
 
@@ -129,7 +137,7 @@ const worker: Handler = async (argv) => {
   const app = await createApp(config, { api: false });
   await app.start();
   app.log.info({ database: config.database.kind }, "worker started");
-  onSignals(() => app.stop());
+  onSignals(() => app.stop(), config.shutdownGraceMs);
   return -1;
 };
 
@@ -173,7 +181,7 @@ const sandbox: Handler = async (argv) => {
   for (const s of Object.values(sb.simulators))
     process.stdout.write(`  ${s.name.padEnd(14)} ${sb.url}${s.prefix}\n`);
   process.stdout.write(`accounts (sandbox-only values):\n${JSON.stringify(SANDBOX_ACCOUNTS, null, 2)}\n`);
-  onSignals(() => sb.close());
+  onSignals(() => sb.close(), 10_000);
   return -1;
 };
 

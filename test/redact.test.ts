@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createRedactor } from "../src/util/redact.ts";
+import { createRedactor, redactValue } from "../src/util/redact.ts";
 
 test("redactor: every encoded form of a secret, headers, and tokens learned later", () => {
   const secret = "s3cr et/+!";
@@ -48,4 +48,31 @@ test("redactor: every encoded form of a secret, headers, and tokens learned late
   assert.deepEqual(a.headers({ Connection: "keep-alive", "x-id": "token-123456" }, new Set(["connection"])), {
     "x-id": "[redacted]",
   });
+});
+
+test("redactor: secret headers' values are learned (Basic pair, bearer token, cookies)", () => {
+  const r = createRedactor();
+  const basic = Buffer.from("user:pa55word").toString("base64");
+  r.headers({
+    authorization: `Basic ${basic}`,
+    cookie: "sid=abcdef123456; lang=en",
+    "set-cookie": "tok=zyxwvu987654; Path=/; HttpOnly",
+  });
+  const echoed = JSON.stringify({
+    auth: `Basic ${basic}`,
+    b: basic,
+    c: "sid=abcdef123456",
+    t: "zyxwvu987654",
+  });
+  assert.equal(
+    r.text(echoed),
+    JSON.stringify({ auth: "[redacted]", b: "[redacted]", c: "sid=[redacted]", t: "[redacted]" }),
+  );
+  assert.equal(r.text("lang=en Path=/"), "lang=en Path=/", "short cookie values and attributes stay");
+});
+
+test("redactValue: every string of a vendor's answer, keys included", () => {
+  const r = createRedactor(["hunter2-secret"]);
+  const value = { id: "x-hunter2-secret", list: [{ "hunter2-secret": 1 }, 2, null], n: 3 };
+  assert.deepEqual(redactValue(value, r), { id: "x-[redacted]", list: [{ "[redacted]": 1 }, 2, null], n: 3 });
 });

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { notFound } from "../util/errors.ts";
+import type { ExpressionBuilder } from "kysely";
+import type { Database } from "../store/schema.ts";
+import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { deliveryView, loadDeliveries, snapshot } from "./views.ts";
 
@@ -18,6 +20,18 @@ const replaySchema = z
     until: z.iso.datetime().optional(),
   })
   .strict();
+
+/** A delivery whose lead was not erased (the erasure made it final for good). */
+const leadNotErased = (eb: ExpressionBuilder<Database, "deliveries">) =>
+  eb.not(
+    eb.exists(
+      eb
+        .selectFrom("leads")
+        .select("leads.id")
+        .whereRef("leads.id", "=", "deliveries.lead_id")
+        .where("leads.erased_at", "is not", null),
+    ),
+  );
 
 /** The attempt log, retry and replay: the `admin` scope. */
 export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -84,10 +98,22 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
         })
         .where("id", "=", id)
         .where("status", "in", ["failed", "retrying", "delivered", "pending"])
+        .where(leadNotErased)
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) {
-        const exists = await db.selectFrom("deliveries").select("id").where("id", "=", id).executeTakeFirst();
-        if (!exists) throw notFound("delivery", id);
+        const found = await db
+          .selectFrom("deliveries")
+          .innerJoin("leads", "leads.id", "deliveries.lead_id")
+          .select("leads.erased_at")
+          .where("deliveries.id", "=", id)
+          .executeTakeFirst();
+        if (!found) throw notFound("delivery", id);
+        if (found.erased_at !== null)
+          throw new AppError(
+            409,
+            "lead_erased",
+            "the lead of this delivery was erased: it is not sent again",
+          );
       }
       deps.events.emit("work:available");
       await deps.db.notifyWork();
@@ -117,7 +143,9 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
           lease_owner: null,
           lease_until: null,
         })
-        .where("status", "in", body.status);
+        .where("status", "in", body.status)
+        // An erased lead's deliveries stay as its erasure left them.
+        .where(leadNotErased);
       if (body.destination)
         q = q.where("destination_id", "=", (await deps.destinations.get(body.destination)).id);
       if (body.since) q = q.where("created_at", ">=", Date.parse(body.since));

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { leadInputSchema } from "../lead/lead.ts";
+import { eraseLeadData } from "../store/erasure.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { leadView, loadDeliveries, snapshot } from "./views.ts";
@@ -131,50 +132,7 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ["leads"], summary: "Erase a lead's personal data (keeps delivery statistics)" } },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      const now = deps.now();
-      const erased = await db.transaction().execute(async (trx) => {
-        const lead = await trx
-          .selectFrom("leads")
-          .select(["id", "source"])
-          .where("id", "=", id)
-          .executeTakeFirst();
-        if (!lead) return false;
-        await trx
-          .updateTable("leads")
-          .set({
-            name: null,
-            email: null,
-            phone: null,
-            idempotency_key: null,
-            erased_at: now,
-            data: JSON.stringify({
-              name: "[erased]",
-              ...(lead.source ? { source: lead.source } : {}),
-              attributes: {},
-              enrichment: {},
-            }),
-          })
-          .where("id", "=", id)
-          .execute();
-        await trx
-          .updateTable("attempts")
-          .set({ exchanges: "[]" })
-          .where("delivery_id", "in", trx.selectFrom("deliveries").select("id").where("lead_id", "=", id))
-          .execute();
-        await trx.updateTable("deliveries").set({ result: null }).where("lead_id", "=", id).execute();
-        await trx
-          .updateTable("deliveries")
-          .set({
-            status: "failed",
-            next_attempt_at: null,
-            last_error: "lead_erased: the lead was erased before it was delivered",
-            updated_at: now,
-          })
-          .where("lead_id", "=", id)
-          .where("status", "in", ["pending", "retrying", "blocked", "awaiting"])
-          .execute();
-        return true;
-      });
+      const erased = await eraseLeadData(db, id, deps.now());
       if (!erased) throw notFound("lead", id);
       return reply.code(204).send();
     },

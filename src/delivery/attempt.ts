@@ -2,7 +2,7 @@ import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { DeliveryContext, Outcome } from "../connectors/connector.ts";
 import { authTarget, type ResolvedDestination } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
-import { createRedactor, type Redactor } from "../util/redact.ts";
+import { createRedactor, type Redactor, redactValue } from "../util/redact.ts";
 import {
   encodeBody,
   type Exchange,
@@ -24,6 +24,8 @@ export interface AttemptInput {
   credentials: CredentialRuntime;
   /** Dry run: auth handshakes are real, every other request is recorded but not sent. */
   dryRun?: boolean;
+  /** Ends every request of the attempt at once (a worker shutting down at the end of its grace). */
+  signal?: AbortSignal;
 }
 
 export interface AttemptResult {
@@ -52,7 +54,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   const t0 = performance.now();
   const exchanges: Exchange[] = [];
   const redactor = createRedactor(destination.secretValues);
-  const recorded = recordingClient(input.transport, redactor, exchanges);
+  const recorded = recordingClient(input.transport, redactor, exchanges, input.signal);
   const http: HttpClient = input.dryRun ? dryRunClient(recorded, redactor, exchanges) : recorded;
   let state = { ...input.state };
   const ctx: DeliveryContext<unknown> = {
@@ -93,12 +95,23 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     outcome = { kind: "retry", code: "internal_error", message: String((err as Error)?.message ?? err) };
   }
   if ("message" in outcome) outcome = { ...outcome, message: redactor.text(outcome.message) };
+  // What is kept from the vendor's answer (many echo the request, headers and all) is redacted
+  // like the attempt log: it is stored, and shown by the API and the test push.
+  if (outcome.kind === "delivered") outcome = redactDelivered(outcome, redactor);
   return {
     outcome,
     exchanges: redactRecorded(exchanges, redactor),
     state,
     durationMs: Math.round(performance.now() - t0),
   };
+}
+
+function redactDelivered(outcome: Extract<Outcome, { kind: "delivered" }>, redactor: Redactor) {
+  const out = { ...outcome };
+  if (out.result !== undefined) out.result = redactValue(out.result, redactor);
+  if (out.externalId !== undefined) out.externalId = redactor.text(out.externalId);
+  if (out.enrichment !== undefined) out.enrichment = redactValue(out.enrichment, redactor);
+  return out;
 }
 
 function dryRunClient(real: HttpClient, redactor: Redactor, exchanges: Exchange[]): HttpClient {

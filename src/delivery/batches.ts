@@ -20,7 +20,7 @@ import type { Capabilities } from "../store/db.ts";
 import type { BatchesTable, Database } from "../store/schema.ts";
 import { wakeableDelay } from "../util/delay.ts";
 import { newId } from "../util/ids.ts";
-import { createRedactor } from "../util/redact.ts";
+import { createRedactor, type Redactor, redactValue } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
 import { type Exchange, recordingClient, redactRecorded, type Transport } from "./http-client.ts";
@@ -287,6 +287,7 @@ export class BatchService {
     }
     // As for a single attempt: no secret in what is stored (an error may quote a vendor's answer).
     if ("message" in step) step = { ...step, message: redactor.text(step.message) };
+    if (step.kind === "done") step = { ...step, items: redactItems(step.items, redactor) };
     const now = this.#now();
     if ((step.kind === "pending" || step.kind === "retry") && now >= Number(batch.deadline_at)) {
       const why = step.kind === "retry" ? ` (last: ${step.code}: ${step.message})` : "";
@@ -430,4 +431,13 @@ export class BatchService {
     this.#events.emit("work:available");
     await this.#notify().catch(() => undefined);
   }
+}
+
+/** Each delivery's result from a vendor's processed file, redacted as a single push's answer is. */
+function redactItems(items: Map<string, ItemResult>, redactor: Redactor): Map<string, ItemResult> {
+  const out = new Map<string, ItemResult>();
+  for (const [id, r] of items) {
+    out.set(id, r.ok ? redactValue(r, redactor) : { ...r, message: redactor.text(r.message) });
+  }
+  return out;
 }

@@ -219,7 +219,9 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     req: OutboundRequest,
     timeoutMs: number,
     encoded: ReturnType<typeof encodeBody> = encodeBody(req),
+    signal?: AbortSignal,
   ): Promise<HttpResult> {
+    if (signal?.aborted) return { ok: false, error: abortedFailure(signal) };
     let target: URL;
     try {
       target = new URL(fullUrl(req));
@@ -241,8 +243,16 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        offAbort?.();
         resolve(result);
       };
+      // `signal` (a shutting-down worker's) ends the exchange at once, like the timer below.
+      const offAbort =
+        signal &&
+        onAbort(signal, () => {
+          settle({ ok: false, error: abortedFailure(signal) });
+          controller?.abort(new Error("aborted"));
+        });
       const timer = setTimeout(() => {
         const err = new Error(`no complete answer within ${timeoutMs} ms`);
         err.name = "TimeoutError";
@@ -285,7 +295,27 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     });
   }
 
-  return { send, stream, close: () => agent.close() };
+  return { send, stream, close: () => agent.close(), destroy: () => agent.destroy() };
+}
+
+function abortedFailure(signal: AbortSignal): HttpFailure {
+  const reason = signal.reason as { message?: string } | undefined;
+  return { code: "aborted", message: `aborted: ${reason?.message ?? "the request was cut off"}` };
+}
+
+// One listener per signal, not per request: one worker's signal covers all of its pushes.
+const aborters = new WeakMap<AbortSignal, Set<() => void>>();
+
+/** Calls `fn` when `signal` aborts; returns the function that forgets it. */
+function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  let set = aborters.get(signal);
+  if (set === undefined) {
+    const fns = (set = new Set());
+    aborters.set(signal, fns);
+    signal.addEventListener("abort", () => [...fns].forEach((f) => f()), { once: true });
+  }
+  set.add(fn);
+  return () => set.delete(fn);
 }
 
 export type Transport = ReturnType<typeof createTransport>;
@@ -358,12 +388,17 @@ function redactExchange(e: Exchange, redactor: Redactor): Exchange {
  * An HttpClient for one attempt: sends through the shared transport and records every exchange,
  * redacted by the destination's redactor, for the attempt log.
  */
-export function recordingClient(transport: Transport, redactor: Redactor, exchanges: Exchange[]): HttpClient {
+export function recordingClient(
+  transport: Transport,
+  redactor: Redactor,
+  exchanges: Exchange[],
+  signal?: AbortSignal,
+): HttpClient {
   return {
     async send(req, { timeoutMs, step = "push" }) {
       const started = performance.now();
       const encoded = encodeBody(req);
-      const result = await transport.send(req, timeoutMs, encoded);
+      const result = await transport.send(req, timeoutMs, encoded, signal);
       const { body } = encoded;
       // Handshake bodies carry tokens the redactor does not know yet: hide token-like fields first.
       const hide = step.startsWith("auth") ? hideTokenFields : (s: string) => s;

@@ -48,11 +48,16 @@ export async function claimDue(
   if (claimed.length === 0) return [];
   const leads = await db
     .selectFrom("leads")
-    .select(["id", "data"])
+    .select(["id", "data", "erased_at"])
     .where("id", "in", [...new Set(claimed.map((c) => c.lead_id))])
     .execute();
-  const byId = new Map(leads.map((l) => [l.id, l.data]));
-  return claimed.map((c) => ({ ...c, lead_data: byId.get(c.lead_id) ?? "{}" }));
+  const byId = new Map(leads.map((l) => [l.id, l]));
+  // A lead erased between the claim and this read: its erase made the row final and took the
+  // lease back, so it is not pushed (its data is gone; a `[erased]` record must not go out).
+  return claimed.flatMap((c) => {
+    const lead = byId.get(c.lead_id);
+    return lead?.erased_at != null ? [] : [{ ...c, lead_data: lead?.data ?? "{}" }];
+  });
 }
 
 /**
@@ -100,8 +105,9 @@ export interface Completion {
 
 /**
  * Writes many attempt outcomes in one transaction: the attempt log row and the delivery's next
- * state. A delivery whose lease was taken over by another worker is not overwritten (its attempt
- * is still logged: it happened).
+ * state. A delivery whose lease was taken over by another worker, or that was made final meanwhile
+ * (its lead erased, failed by hand), is not overwritten: final is final. Its attempt is still
+ * logged (it happened) — without its exchanges and vendor message when the lead was erased.
  */
 export async function completeMany(
   db: Kysely<Database>,
@@ -124,13 +130,6 @@ export async function applyCompletions(
   upstreamOf: (destinationId: string) => string[] = () => [],
 ): Promise<Completion[]> {
   const applied: Completion[] = [];
-  for (let c = 0; c < items.length; c += 400) {
-    await insertRows(
-      trx,
-      "attempts",
-      items.slice(c, c + 400).map((i) => i.attempt),
-    );
-  }
   const update = completionUpdate(trx, "lease");
   const updateInBatch = completionUpdate(trx, "batch");
   for (const i of items) {
@@ -164,13 +163,48 @@ export async function applyCompletions(
       }
     }
   }
+  await insertAttempts(trx, items, applied);
   const finished = applied.filter((i) => i.status === "delivered" || i.status === "failed");
   if (finished.length > 0)
     await unblockDownstream(trx, [...new Set(finished.map((i) => i.leadId))], now, upstreamOf);
   return applied;
 }
 
-const FINAL = ["delivered", "failed"];
+const FINAL: string[] = [...FINAL_STATUSES];
+
+/** What an attempt of an erased lead keeps instead of its exchanges and the vendor's message. */
+export const ERASED_ATTEMPT_MESSAGE =
+  "the lead was erased while this attempt was in flight; its record was dropped";
+
+/**
+ * The attempt log rows of a completion batch. Written after the deliveries' UPDATEs: on Postgres
+ * those wait for an erase holding the same rows, so the erased-lead check below sees an erase that
+ * committed first; an erase that comes later scrubs these rows itself (it locks the deliveries
+ * first, see DELETE /v1/leads/:id). Only completions that were not applied can belong to an erased
+ * lead (the erase made their delivery final), so the check costs a query only then.
+ */
+async function insertAttempts(trx: Kysely<Database>, items: Completion[], applied: Completion[]) {
+  const done = new Set(applied);
+  const notApplied = new Set(items.filter((i) => !done.has(i)).map((i) => i.leadId));
+  let erased = new Set<string>();
+  if (notApplied.size > 0) {
+    const rows = await trx
+      .selectFrom("leads")
+      .select("id")
+      .where("id", "in", [...notApplied])
+      .where("erased_at", "is not", null)
+      .execute();
+    erased = new Set(rows.map((r) => r.id));
+  }
+  const attempts = items.map((i) =>
+    erased.has(i.leadId)
+      ? { ...i.attempt, exchanges: "[]", error_message: ERASED_ATTEMPT_MESSAGE }
+      : i.attempt,
+  );
+  for (let c = 0; c < attempts.length; c += 400) {
+    await insertRows(trx, "attempts", attempts.slice(c, c + 400));
+  }
+}
 
 /**
  * Pipelines: a delivery waits (`blocked`) until every upstream delivery of the same lead (its
@@ -226,7 +260,8 @@ function completionUpdate(
     guard === "lease"
       ? sql`update deliveries set status = ${""}, attempts = ${0}, next_attempt_at = ${0},
     lease_owner = null, lease_until = null, last_error = ${""}, last_status = ${0}, external_id = ${""},
-    result = ${""}, updated_at = ${0}, delivered_at = ${0} where id = ${""} and lease_owner = ${""}`
+    result = ${""}, updated_at = ${0}, delivered_at = ${0}
+    where id = ${""} and lease_owner = ${""} and status not in ('delivered', 'failed')`
       : sql`update deliveries set status = ${""}, attempts = ${0}, next_attempt_at = ${0},
     lease_owner = null, lease_until = null, last_error = ${""}, last_status = ${0}, external_id = ${""},
     result = ${""}, updated_at = ${0}, delivered_at = ${0}, batch_id = null
@@ -248,6 +283,7 @@ export async function releaseLeases(
     .set({ lease_owner: null, lease_until: null, next_attempt_at: now })
     .where("lease_owner", "=", owner)
     .where("id", "in", ids)
+    .where("status", "not in", FINAL_STATUSES)
     .execute();
 }
 
@@ -268,6 +304,7 @@ export async function renewLeases(
       .set({ lease_until: leaseUntil, next_attempt_at: leaseUntil })
       .where("lease_owner", "=", owner)
       .where("id", "in", ids.slice(c, c + 500))
+      .where("status", "not in", FINAL_STATUSES)
       .execute();
   }
 }

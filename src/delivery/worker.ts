@@ -58,6 +58,16 @@ export interface WorkerOptions {
   completionWindowMs?: number;
 }
 
+/**
+ * The outcome of a push cut off at the end of the shutdown grace. Not an attempt that spends a
+ * retry, and due again at once: the next worker (or the restart) pushes it again with the same
+ * Idempotency-Key — it may have reached the client before it was cut off.
+ */
+export const SHUTDOWN_ABORTED = "shutdown_aborted";
+
+/** How long aborted pushes get to settle and be recorded after the grace (a local write). */
+const ABORT_SETTLE_MS = 2000;
+
 /** Completions waiting that make the writer go at once instead of at the window's end. */
 const COMPLETION_BATCH = 256;
 
@@ -96,6 +106,8 @@ export class Worker {
   #unlisten: (() => Promise<void>) | undefined;
   #offWork: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** Aborts every push in flight when the shutdown grace ends. */
+  #abort = new AbortController();
   /** Due rows may be waiting that this worker had no room for (set by claims, cleared when drained). */
   #backlog = true;
   /** Slots promised to ingest's hand-off, not started yet. */
@@ -118,6 +130,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
+    if (this.#abort.signal.aborted) this.#abort = new AbortController();
     this.#offWork = this.#events.on("work:available", () => this.wake());
     if (this.#caps.listenNotify) this.#unlisten = await this.#listenFn(() => this.wake());
     this.#heartbeat = setInterval(
@@ -141,17 +154,30 @@ export class Worker {
     this.#wake?.();
   }
 
-  /** Stop claiming; wait for in-flight pushes up to `graceMs`; give the rest of the leases back. */
+  /**
+   * Stop claiming; wait for in-flight pushes up to `graceMs`, then abort the rest: each is
+   * recorded as a `shutdown_aborted` attempt and due again at once. The grace is a hard limit.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
     this.#offWork?.();
     this.wake();
     await this.#loop;
-    const all = Promise.all(this.#inflight.values());
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-    clearTimeout(timer);
+    const settled = async (ms: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(this.#inflight.values()),
+        new Promise((r) => (timer = setTimeout(r, ms))),
+      ]);
+      clearTimeout(timer);
+    };
+    await settled(graceMs);
+    if (this.#inflight.size > 0) {
+      this.#log.warn({ inflight: this.#inflight.size }, "shutdown grace over: aborting pushes in flight");
+      this.#abort.abort(new Error("the shutdown grace (LEADPUSH_SHUTDOWN_GRACE_MS) ended"));
+      await settled(ABORT_SETTLE_MS);
+    }
     await this.#flush();
     clearInterval(this.#heartbeat);
     await releaseLeases(this.#db, this.id, [...this.#inflight.keys()], this.#now());
@@ -319,7 +345,16 @@ export class Worker {
       state: stored.state ?? {},
       transport: this.#transport,
       credentials: this.#credentials,
+      signal: this.#abort.signal,
     });
+    if (this.#abort.signal.aborted && r.exchanges.some((e) => e.error?.code === "aborted")) {
+      // Whatever the connector made of the cut-off request: what happened is the shutdown.
+      r.outcome = {
+        kind: "retry",
+        code: SHUTDOWN_ABORTED,
+        message: "cut off at the end of the shutdown grace; it may have reached the client",
+      };
+    }
     if (r.outcome.kind === "retry" && r.outcome.code === "internal_error") {
       this.#log.error(
         { delivery: row.id, destination: destination.name, message: r.outcome.message },
@@ -358,6 +393,12 @@ export class Worker {
         break;
       case "retry": {
         code = outcome.code;
+        if (code === SHUTDOWN_ABORTED) {
+          status = "retrying";
+          attempts = row.attempts;
+          nextAttemptAt = now;
+          break;
+        }
         const delay = destination
           ? nextRetryDelay(attempt, destination.retry, outcome.retryAfterMs)
           : undefined;

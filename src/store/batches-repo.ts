@@ -169,6 +169,8 @@ export async function batchItems(
       "deliveries.result",
     ])
     .where("batch_items.batch_id", "=", batchId)
+    // An erased lead left its batch (its erasure failed the delivery): not sent, not completed.
+    .where("leads.erased_at", "is", null)
     .orderBy("batch_items.delivery_id");
   if (waitingOnly) q = q.where("batch_items.status", "=", "waiting");
   const rows = await q.execute();

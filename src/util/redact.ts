@@ -16,7 +16,11 @@ export const REDACTED = "[redacted]";
 
 export interface Redactor {
   text(s: string): string;
-  /** A redacted copy; names in `omit` (lower-case) are left out. */
+  /**
+   * A redacted copy; names in `omit` (lower-case) are left out. The values of secret-bearing
+   * headers are also learned (`add`): a client echoing its request back in a body must not show
+   * the `Authorization` value (a Basic pair's base64, a bearer token) or a cookie there either.
+   */
   headers(h: Record<string, string>, omit?: ReadonlySet<string>): Record<string, string>;
   /** Add secret values learned at run time (tokens, cookies). */
   add(...secrets: (string | undefined)[]): void;
@@ -102,11 +106,51 @@ export function createRedactor(initial: Iterable<string> = []): Redactor {
       for (const [k, v] of Object.entries(h)) {
         const name = k.toLowerCase();
         if (omit?.has(name)) continue;
-        out[k] = SECRET_HEADERS.has(name) ? REDACTED : text(v);
+        if (SECRET_HEADERS.has(name)) {
+          add(...secretHeaderForms(v));
+          out[k] = REDACTED;
+        } else out[k] = text(v);
       }
       return out;
     },
   };
+}
+
+/** Shorter parts of a secret header than this are not learned (they would blank ordinary words). */
+const MIN_PART = 8;
+
+/** A secret header's value, its credential after a scheme (`Basic …`, `Bearer …`), cookie values. */
+function secretHeaderForms(value: string): string[] {
+  const forms = [value];
+  const credential = /^[A-Za-z][\w-]*\s+(\S+)$/.exec(value.trim())?.[1];
+  if (credential && credential.length >= MIN_PART) forms.push(credential);
+  if (value.includes("=")) {
+    for (const pair of value.split(/[;,]\s*/)) {
+      const v = pair.slice(pair.indexOf("=") + 1).trim();
+      if (
+        pair.includes("=") &&
+        v.length >= MIN_PART &&
+        !/^(path|domain|expires|max-age|samesite)=/i.test(pair)
+      )
+        forms.push(v);
+    }
+  }
+  return forms;
+}
+
+/**
+ * A copy of a value from a vendor's answer (a parsed body, an id, enrichment) with every string in
+ * it — keys included — redacted, for storing it or showing it in an API answer.
+ */
+export function redactValue<T>(value: T, redactor: Redactor): T {
+  const walk = (v: unknown, depth: number): unknown => {
+    if (typeof v === "string") return redactor.text(v);
+    if (v === null || typeof v !== "object") return v;
+    if (depth > 64) return redactor.text(JSON.stringify(v));
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [redactor.text(k), walk(x, depth + 1)]));
+  };
+  return walk(value, 0) as T;
 }
 
 /** Every string inside a value (for collecting secrets out of a config object). */
