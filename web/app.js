@@ -480,9 +480,42 @@ function lead(id) {
       json("Enrichment", l.enrichment),
       h("h2", {}, "Deliveries"),
       deliveryTable(l.deliveries, false),
+      h("h2", {}, "Not sent to"),
+      routingTable(l.routing ?? []),
     );
   }
   return { el, refresh };
+}
+
+/** Why a lead did not go to each destination it skipped (filtered, duplicate, disabled, filter error). */
+function routingTable(rows) {
+  return table(
+    ["Destination", "Decision", "Why"],
+    rows.map((r) =>
+      h(
+        "tr",
+        { "data-routing": r.destination, "data-decision": r.decision },
+        h("td", {}, r.destination),
+        h(
+          "td",
+          {},
+          badge(r.decision.replace("_", " "), r.decision === "filter_error" ? "failed" : "blocked"),
+        ),
+        h(
+          "td",
+          { class: "routing-reason" },
+          r.duplicateOf
+            ? [
+                "repeats ",
+                h("a", { href: `#/leads/${encodeURIComponent(r.duplicateOf)}` }, r.duplicateOf),
+                ", already sent there",
+              ]
+            : r.reason,
+        ),
+      ),
+    ),
+    "Sent to every destination.",
+  );
 }
 
 // ---------- routing and session ----------
