@@ -144,6 +144,50 @@ for (const backend of BACKENDS) {
       }
     });
 
+    test("a pipeline whose upstream skips a duplicate goes ahead instead of waiting for it", async () => {
+      await dest("pipe", "enrich");
+      await dest("pipe", "after-enrich", { after: [`enrich-${backend}`], pushDuplicates: true });
+      const first = await lead("pipe", { email: "k@pipe.test" });
+      assert.deepEqual(first.deliveries.map((d) => `${d.destination}:${d.status}`).sort(), [
+        `after-enrich-${backend}:blocked`,
+        `enrich-${backend}:pending`,
+      ]);
+      const again = await lead("pipe", { email: "k@pipe.test" });
+      assert.equal(why(again, "enrich")?.decision, "duplicate");
+      assert.deepEqual(
+        again.deliveries.map((d) => `${d.destination}:${d.status}`),
+        [`after-enrich-${backend}:pending`],
+      );
+    });
+
+    test("dedupe and paused are validated; bad shapes get invalid_destination", async () => {
+      for (const dedupe of [true, { fields: [] }, { fields: ["name"] }, { windowHours: 0 }, { extra: 1 }]) {
+        const res = await t.api("POST", "/v1/destinations", {
+          name: `bad-dedupe-${backend}`,
+          connector: "http",
+          url: "http://127.0.0.1:9/x",
+          dedupe,
+        });
+        assert.equal(res.status, 400, JSON.stringify(dedupe));
+        assert.equal(res.body.error.code, "invalid_destination");
+        assert.equal(res.body.error.details[0].path[0], "dedupe", res.text);
+      }
+      const bad = await t.api("POST", "/v1/destinations", {
+        name: `bad-paused-${backend}`,
+        connector: "http",
+        url: "http://127.0.0.1:9/x",
+        paused: "yes",
+      });
+      assert.equal(bad.status, 400);
+      const ok = await dest("none", "valid-dedupe", { dedupe: "off", paused: true });
+      const view = await t.api("GET", `/v1/destinations/${ok.id}`);
+      assert.equal(view.body.dedupe, "off");
+      assert.equal(view.body.paused, true);
+      assert.equal(view.body.state, "paused");
+      const spec = await t.api("GET", "/openapi.json");
+      assert.match(JSON.stringify(spec.body), /"dedupe"/);
+    });
+
     test("routing records: filtered (naming the filter), disabled, filter error", async () => {
       await dest("rr", "pune", { filter: `source = "rr" and city = "Pune"` });
       await dest("rr", "switched-off", { enabled: false });
