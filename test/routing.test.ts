@@ -188,6 +188,28 @@ for (const backend of BACKENDS) {
       assert.match(JSON.stringify(spec.body), /"dedupe"/);
     });
 
+    test("erasing a lead erases what its routing records may quote of it (filter errors)", async () => {
+      const l = await lead("erase", { email: "quoted@erase.test" });
+      const d = await dest("erase", "quoting");
+      // A filter's error message can quote the lead's values (JSONata does: 'Unable to cast "…"').
+      await t.app.kysely
+        .insertInto("lead_routing")
+        .values({
+          lead_id: l.id,
+          destination_id: d.id,
+          destination_name: d.name,
+          decision: "filter_error",
+          reason: 'filter failed: Unable to cast value to a number: "quoted@erase.test"',
+          duplicate_of: null,
+          created_at: Date.now(),
+        })
+        .execute();
+      assert.equal((await t.api("DELETE", `/v1/leads/${l.id}`)).status, 204);
+      const after = await t.api("GET", `/v1/leads/${l.id}`);
+      assert.match(why(after.body, "quoting")?.reason ?? "", /\[erased\]/);
+      assert.doesNotMatch(JSON.stringify(after.body), /quoted@erase/);
+    });
+
     test("routing records: filtered (naming the filter), disabled, filter error", async () => {
       await dest("rr", "pune", { filter: `source = "rr" and city = "Pune"` });
       await dest("rr", "switched-off", { enabled: false });

@@ -176,6 +176,13 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
           .where("delivery_id", "in", trx.selectFrom("deliveries").select("id").where("lead_id", "=", id))
           .execute();
         await trx.updateTable("deliveries").set({ result: null }).where("lead_id", "=", id).execute();
+        // A filter's error message may quote the lead's values.
+        await trx
+          .updateTable("lead_routing")
+          .set({ reason: "filter failed: [erased]" })
+          .where("lead_id", "=", id)
+          .where("decision", "=", "filter_error")
+          .execute();
         await trx
           .updateTable("deliveries")
           .set({
