@@ -2,6 +2,7 @@
 // over the JSON API. No build step, no framework; API data is only ever rendered as text.
 import { api, ApiError, key, qs } from "./api.js";
 import { STATUSES, badge, fill, h, ms, short, table, time } from "./dom.js";
+import { routingTable } from "./routing.js";
 
 const REFRESH_MS = 5000;
 const $ = (id) => document.getElementById(id);
@@ -485,37 +486,6 @@ function lead(id) {
     );
   }
   return { el, refresh };
-}
-
-/** Why a lead did not go to each destination it skipped (filtered, duplicate, disabled, filter error). */
-function routingTable(rows) {
-  return table(
-    ["Destination", "Decision", "Why"],
-    rows.map((r) =>
-      h(
-        "tr",
-        { "data-routing": r.destination, "data-decision": r.decision },
-        h("td", {}, r.destination),
-        h(
-          "td",
-          {},
-          badge(r.decision.replace("_", " "), r.decision === "filter_error" ? "failed" : "blocked"),
-        ),
-        h(
-          "td",
-          { class: "routing-reason" },
-          r.duplicateOf
-            ? [
-                "repeats ",
-                h("a", { href: `#/leads/${encodeURIComponent(r.duplicateOf)}` }, r.duplicateOf),
-                ", already sent there",
-              ]
-            : r.reason,
-        ),
-      ),
-    ),
-    "Sent to every destination.",
-  );
 }
 
 // ---------- routing and session ----------
