@@ -91,6 +91,14 @@ describe("dashboard (real browser)", () => {
     bad.sink.behave({ status: 400 });
     await dest("crm-bad", bad.url);
     await dest("crm-ok", ok.url);
+    // Gets none of the leads: each lead's page says why.
+    const mumbai = await t.api("POST", "/v1/destinations", {
+      name: "crm-mumbai",
+      connector: "http",
+      url: `${ok.url}/sink/mumbai`,
+      filter: `city = "Mumbai"`,
+    });
+    assert.equal(mumbai.status, 201, mumbai.text);
     for (const [name, email] of [
       ["Asha", "asha@dash.test"],
       [INJECTED, "mallory@dash.test"],
@@ -173,6 +181,9 @@ describe("dashboard (real browser)", () => {
     assert.equal(await page.textContent("h1.lead-name"), INJECTED);
     assert.equal(await page.locator("main img").count(), 0);
     assert.equal(await page.locator("tr[data-delivery]").count(), 2, "the lead's two deliveries");
+    const routing = page.locator("tr[data-routing=crm-mumbai]");
+    assert.equal(await routing.getAttribute("data-decision"), "filtered");
+    assert.match((await routing.textContent()) ?? "", /filtered.*city = "Mumbai"/);
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     await page.screenshot({ path: join(tmpdir(), "leadpush-dashboard-lead.png"), fullPage: true });
     assert.deepEqual(pageErrors, []);

@@ -31,7 +31,8 @@ describe("CSV import", () => {
         lines.push(`Bad${i},Email,not-an-email,,Pune,P1,1`); // invalid email
         bad++;
       } else if (i % 1000 === 21) {
-        lines.push(`Dup${i},Again,lead${i - 1}@x.test,,Pune,P1,2`); // same email as the row before
+        // Same email and project as the row before (another project would be a new lead).
+        lines.push(`Dup${i},Again,lead${i - 1}@x.test,,Pune,P${(i - 1) % 50},2`);
         dups++;
       } else {
         lines.push(`Lead${i},"Kumar, Jr",lead${i}@x.test,${9000000000 + i},Pune,P${i % 50},${i}`);

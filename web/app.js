@@ -2,6 +2,7 @@
 // over the JSON API. No build step, no framework; API data is only ever rendered as text.
 import { api, ApiError, key, qs } from "./api.js";
 import { STATUSES, badge, fill, h, ms, short, table, time } from "./dom.js";
+import { routingTable } from "./routing.js";
 
 const REFRESH_MS = 5000;
 const $ = (id) => document.getElementById(id);
@@ -480,6 +481,8 @@ function lead(id) {
       json("Enrichment", l.enrichment),
       h("h2", {}, "Deliveries"),
       deliveryTable(l.deliveries, false),
+      h("h2", {}, "Not sent to"),
+      routingTable(l.routing ?? []),
     );
   }
   return { el, refresh };

@@ -66,7 +66,13 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req) => {
       if (req.body === undefined || req.body === null)
         throw new AppError(400, "empty_body", "the body is empty");
-      return view(await deps.destinations.update((req.params as { id: string }).id, req.body));
+      const updated = await deps.destinations.update((req.params as { id: string }).id, req.body);
+      // Resumed or enabled again: its waiting deliveries go now, here and in other processes.
+      if (updated.paused === false && updated.enabled !== false) {
+        deps.events.emit("work:available");
+        await deps.db.notifyWork().catch(() => undefined);
+      }
+      return view(updated);
     },
   );
   app.delete(

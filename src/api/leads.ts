@@ -4,7 +4,7 @@ import { leadInputSchema } from "../lead/lead.ts";
 import { eraseLeadData } from "../store/erasure.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
-import { leadView, loadDeliveries, snapshot } from "./views.ts";
+import { leadView, loadDeliveries, loadRouting, snapshot } from "./views.ts";
 
 const batchSchema = z.object({ leads: z.array(z.unknown()).min(1).max(1000) });
 const leadListQuery = listQuery.extend({
@@ -81,12 +81,26 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const db = deps.kysely;
   app.get(
     "/v1/leads/:id",
-    { schema: { tags: ["leads"], summary: "A lead with its deliveries and attempts" } },
+    {
+      schema: {
+        tags: ["leads"],
+        summary: "A lead with its deliveries and attempts",
+        description:
+          "`routing` lists every destination the lead did not go to, with a `decision` (`filtered`, " +
+          "`filter_error`, `disabled`, `duplicate` with `duplicateOf`) and a `reason`.",
+      },
+    },
     async (req) => {
       const { id } = req.params as { id: string };
       const found = await snapshot(db, async (trx) => {
         const lead = await trx.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
-        return lead && { ...leadView(lead), deliveries: await loadDeliveries(trx, { leadId: id }, true) };
+        return (
+          lead && {
+            ...leadView(lead),
+            deliveries: await loadDeliveries(trx, { leadId: id }, true),
+            routing: await loadRouting(trx, id),
+          }
+        );
       });
       if (!found) throw notFound("lead", id);
       return found;

@@ -1,6 +1,12 @@
 import type { Kysely } from "kysely";
 import type { Exchange } from "../delivery/http-client.ts";
-import type { AttemptsTable, Database, DeliveriesTable, LeadsTable } from "../store/schema.ts";
+import type {
+  AttemptsTable,
+  Database,
+  DeliveriesTable,
+  LeadRoutingTable,
+  LeadsTable,
+} from "../store/schema.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
@@ -60,6 +66,28 @@ export function leadView(l: LeadsTable) {
     erased: l.erased_at !== null,
     duplicateOf: l.duplicate_of,
     ...(JSON.parse(l.data) as object),
+  };
+}
+
+/** A lead's routing records: each destination it did not go to, and why. */
+export async function loadRouting(db: Kysely<Database>, leadId: string) {
+  const rows = await db
+    .selectFrom("lead_routing")
+    .selectAll()
+    .where("lead_id", "=", leadId)
+    .orderBy("destination_name")
+    .execute();
+  return rows.map(routingView);
+}
+
+export function routingView(r: LeadRoutingTable) {
+  return {
+    destinationId: r.destination_id,
+    destination: r.destination_name,
+    decision: r.decision,
+    reason: r.reason,
+    ...(r.duplicate_of ? { duplicateOf: r.duplicate_of } : {}),
+    at: iso(r.created_at),
   };
 }
 

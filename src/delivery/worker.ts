@@ -225,7 +225,13 @@ export class Worker {
    * undefined (then the row waits in the queue for any worker).
    */
   reserve(destination: ResolvedDestination): { owner: string; leaseUntil: number } | undefined {
-    if (!this.#running || !destination.enabled || destination.state === "needs_reconnect") return undefined;
+    if (
+      !this.#running ||
+      !destination.enabled ||
+      destination.paused ||
+      destination.state === "needs_reconnect"
+    )
+      return undefined;
     const busy = this.#perDestination.get(destination.id) ?? 0;
     if (busy >= destination.concurrency || this.#inflight.size + this.#reserved >= this.#opts.concurrency)
       return undefined;
@@ -263,8 +269,9 @@ export class Worker {
       const busy = this.#perDestination.get(d.id) ?? 0;
       if (busy >= d.concurrency) atCapacity = true;
       // A destination waiting for an OAuth reconnect is not claimed: the reconnect makes its
-      // deliveries due and wakes the workers.
-      if (!d.enabled || d.state === "needs_reconnect" || busy >= d.concurrency) exclude.push(d.id);
+      // deliveries due and wakes the workers. A paused one likewise until it is resumed.
+      if (!d.enabled || d.paused || d.state === "needs_reconnect" || busy >= d.concurrency)
+        exclude.push(d.id);
       else destinationSlots += d.concurrency - busy;
     }
     this.#excluded = exclude;

@@ -12,6 +12,50 @@ import { REDACTED } from "../util/redact.ts";
 /** Default delays between attempts: the first attempt is immediate, then 10 s, 1 min, 5 min, … 24 h. */
 export const DEFAULT_RETRY_DELAYS_MS = [10e3, 60e3, 300e3, 1800e3, 7200e3, 21600e3, 43200e3, 86400e3];
 
+/**
+ * A destination's duplicate rule: a lead is a duplicate for it when an earlier lead within
+ * `windowHours` that was routed to it shares one of `fields` (and, with `project`, the same
+ * `projectId`; two leads without a project count as the same project).
+ */
+export const dedupeSchema = z.union([
+  z.literal(false),
+  z.literal("off"),
+  z
+    .object({
+      fields: z
+        .array(z.enum(["email", "phone"]))
+        .min(1)
+        .max(2)
+        .default(["email", "phone"])
+        .describe("Which fields identify the person (any one equal is a match)."),
+      project: z.boolean().default(true).describe("Only a lead about the same project repeats it."),
+      windowHours: z
+        .number()
+        .int()
+        .min(1)
+        .max(24 * 3650)
+        .optional()
+        .describe("How far back to look; default: LEADPUSH_DUPLICATE_WINDOW_DAYS."),
+    })
+    .strict(),
+]);
+
+export type DedupeSpec = z.infer<typeof dedupeSchema>;
+
+/** A destination's duplicate rule as ingest applies it (`windowMs` 0: off). */
+export interface DedupeRule {
+  fields: ("email" | "phone")[];
+  project: boolean;
+  windowMs: number;
+}
+
+/** The rule of a destination: its own `dedupe`, else the default over the global window. */
+export function dedupeRule(spec: DedupeSpec | undefined, defaultWindowMs: number): DedupeRule {
+  if (spec === false || spec === "off") return { fields: [], project: true, windowMs: 0 };
+  const windowMs = spec?.windowHours !== undefined ? spec.windowHours * 3_600_000 : defaultWindowMs;
+  return { fields: spec?.fields ?? ["email", "phone"], project: spec?.project ?? true, windowMs };
+}
+
 /** Fields every destination has, whatever its connector. Connector fields are validated by the connector. */
 export const destinationCommonSchema = z
   .object({
@@ -72,6 +116,16 @@ export const destinationCommonSchema = z
       .array(z.string())
       .default([])
       .describe("Names of destinations whose delivery of the same lead must finish first."),
+    paused: z
+      .boolean()
+      .default(false)
+      .describe("Paused: deliveries are still created and wait (pending); resuming sends them."),
+    dedupe: dedupeSchema
+      .optional()
+      .describe(
+        "This destination's duplicate rule; absent: same email or phone, same project, the global window. " +
+          'false or "off": every lead is new here.',
+      ),
   })
   .loose();
 
@@ -90,6 +144,8 @@ export interface DestinationSpec {
     concurrency: number;
     pushDuplicates: boolean;
     after: string[];
+    paused: boolean;
+    dedupe?: DedupeSpec;
   };
   connectorConfig: Record<string, unknown>;
   auth: { type: string } & Record<string, unknown>;
@@ -315,11 +371,17 @@ export interface ResolvedDestination {
   auth: { type: string } & Record<string, unknown>;
   mapping: Mapping | undefined;
   filter: Filter;
+  /** The filter's expression (routing records name it), undefined without a filter. */
+  filterText: string | undefined;
   timeoutMs: number;
   retry: { delaysMs: number[]; jitter: number };
   concurrency: number;
   pushDuplicates: boolean;
   after: string[];
+  /** Deliveries are created and wait: the worker does not claim them until resumed. */
+  paused: boolean;
+  /** The destination's own duplicate rule (undefined: the default rule). */
+  dedupe: DedupeSpec | undefined;
   /** Every secret string of the destination, for the redactor. */
   secretValues: string[];
 }

@@ -192,11 +192,14 @@ export class DestinationService {
           ? undefined
           : compileMapping(spec.common.mapping as MappingSpec, () => undefined),
       filter: compileFilter(spec.common.filter),
+      filterText: spec.common.filter?.trim() || undefined,
       timeoutMs: spec.common.timeoutMs,
       retry: spec.common.retry,
       concurrency: spec.common.concurrency,
       pushDuplicates: spec.common.pushDuplicates,
       after: spec.common.after,
+      paused: spec.common.paused,
+      dedupe: spec.common.dedupe,
       secretValues: stringsIn(secrets),
     };
   }
@@ -255,7 +258,7 @@ export class DestinationService {
     return {
       id: row.id,
       ...redactSecrets(plain, secrets),
-      state: row.state,
+      state: doc.paused === true ? "paused" : row.state,
       createdAt: new Date(row.created_at).toISOString(),
       updatedAt: new Date(row.updated_at).toISOString(),
     } as unknown as DestinationView;

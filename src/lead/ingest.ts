@@ -7,6 +7,7 @@ import { insertLeads, type IngestResult, type NewLead } from "../store/leads-rep
 import type { Database } from "../store/schema.ts";
 import { AppError, type ErrorDetail } from "../util/errors.ts";
 import { type Lead, parseLead } from "./lead.ts";
+import { routeLead } from "./routing.ts";
 
 /** The local worker's side of the hand-off (implemented by `Worker`). */
 export interface Handoff {
@@ -96,18 +97,7 @@ export class Ingest {
   async #route(lead: Lead, idempotencyKey: string | undefined): Promise<NewLead> {
     const all = await this.#destinations.resolved();
     const input = lead as unknown as Record<string, unknown>;
-    const matched = [];
-    for (const d of all.values()) {
-      if (d.enabled && (d.filter.always || (await d.filter.matches(input)))) matched.push(d);
-    }
-    const names = new Set(matched.map((d) => d.name));
-    const targets = matched.map((d) => ({
-      destinationId: d.id,
-      destinationName: d.name,
-      status: d.after.some((a) => names.has(a)) ? ("blocked" as const) : ("pending" as const),
-      pushDuplicates: d.pushDuplicates,
-    }));
-    return { lead, idempotencyKey, targets };
+    return { lead, idempotencyKey, ...(await routeLead(all.values(), input, this.#duplicateWindowMs)) };
   }
 
   #enqueue(item: NewLead): Promise<IngestResult> {

@@ -87,6 +87,13 @@ export async function eraseLeadData(db: Kysely<Database>, id: string, now: numbe
         .where("id", "=", d.id)
         .execute();
     }
+    // A filter's error message may quote the lead's values.
+    await trx
+      .updateTable("lead_routing")
+      .set({ reason: "filter failed: [erased]" })
+      .where("lead_id", "=", id)
+      .where("decision", "=", "filter_error")
+      .execute();
     return true;
   });
 }

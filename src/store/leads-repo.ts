@@ -1,6 +1,8 @@
-import { CompiledQuery, type Kysely, PostgresAdapter, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
+import type { DedupeRule } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
 import { newId } from "../util/ids.ts";
+import { type Candidate, CandidateIndex, defaultRule, loadCandidates, type PersonKey } from "./duplicates.ts";
 import { insertRows } from "./insert-rows.ts";
 import type { Database } from "./schema.ts";
 
@@ -16,12 +18,34 @@ export interface NewLead {
     destinationName: string;
     status: "pending" | "blocked";
     pushDuplicates: boolean;
+    /** The destination's duplicate rule; absent: the default rule over the policy's window. */
+    dedupe?: DedupeRule;
+    /** Names of upstream destinations (`after`): a `blocked` target none of which is routed is `pending`. */
+    after?: string[];
     /** Leased at once to a worker of this process (ingest's hand-off). */
     lease?: { owner: string; leaseUntil: number };
   }[];
+  /** Destinations this lead does not go to, decided before the transaction (filter, disabled). */
+  skipped?: RoutingDecision[];
 }
 
-/** Leads with the same email or phone created within this window are duplicates (0: off). */
+/**
+ * Why a lead did not go to a destination (stored in `lead_routing`, shown on the lead): `filtered`
+ * (its filter said no; `reason` names the filter), `filter_error` (its filter failed; the message),
+ * `disabled`, or `duplicate` (it repeats `duplicateOf`, which that destination already got).
+ */
+export interface RoutingDecision {
+  destinationId: string;
+  destinationName: string;
+  decision: "filtered" | "filter_error" | "disabled" | "duplicate";
+  reason: string;
+  duplicateOf?: string;
+}
+
+/**
+ * The default duplicate rule's window: the same email or phone about the same project within it
+ * is a duplicate (0: off). Destinations may have their own rule (`dedupe`).
+ */
 export interface DuplicatePolicy {
   windowMs: number;
 }
@@ -60,7 +84,22 @@ export async function insertLeads(
   duplicates: DuplicatePolicy = { windowMs: 0 },
 ): Promise<IngestResult[]> {
   return db.transaction().execute(async (trx) => {
-    const firstOf = await duplicateFinder(trx, items, now, duplicates.windowMs);
+    const keyOf = (lead: Lead): PersonKey => ({
+      email: lead.email ?? null,
+      phone: lead.phone ?? null,
+      project: lead.projectId ?? null,
+    });
+    let widest = duplicates.windowMs;
+    for (const item of items)
+      for (const t of item.targets) widest = Math.max(widest, t.dedupe?.windowMs ?? 0);
+    const stored = await loadCandidates(
+      trx,
+      items.map((i) => keyOf(i.lead)),
+      now,
+      widest,
+    );
+    const leadLevel = new CandidateIndex();
+    for (const c of stored) leadLevel.add(c);
     const results: (IngestResult | undefined)[] = new Array(items.length);
     const firstByKey = new Map<string, number>();
     const leadRows: Database["leads"][] = [];
@@ -84,16 +123,14 @@ export async function insertLeads(
       });
       rowIndex.push(i);
     });
-    // Duplicates: the first lead with the same email or phone, stored earlier or earlier in this batch.
-    const seen = new Map<string, string>();
-    leadRows.forEach((row) => {
-      const keys = [row.email && `e:${row.email}`, row.phone && `p:${row.phone}`].filter(
-        (k): k is string => !!k,
-      );
-      const first =
-        firstOf(row.email, row.phone) ?? keys.map((k) => seen.get(k)).find((v) => v !== undefined);
-      if (first) row.duplicate_of = first;
-      else if (duplicates.windowMs > 0) for (const k of keys) if (!seen.has(k)) seen.set(k, row.id);
+    // The lead's own `duplicateOf` (default rule): the first lead it repeats that is not itself a
+    // duplicate, stored earlier or earlier in this batch.
+    const rule = defaultRule(duplicates.windowMs);
+    leadRows.forEach((row, j) => {
+      const key = keyOf((items[rowIndex[j] as number] as NewLead).lead);
+      const first = leadLevel.find(key, rule, now, (c) => c.original);
+      if (first) row.duplicate_of = first.id;
+      leadLevel.add({ ...key, id: row.id, createdAt: now, original: !first, routed: new Set() });
     });
     // Only a lead with an idempotency key can meet a conflict (ids are new): without keys in the
     // batch, a plain INSERT (no RETURNING to read back) stores every row.
@@ -114,11 +151,32 @@ export async function insertLeads(
       for (const r of rows) inserted.add(r.id);
     }
     const deliveryRows: Database["deliveries"][] = [];
+    const routingRows: Database["lead_routing"][] = [];
+    const perDestination = new CandidateIndex();
+    for (const c of stored) perDestination.add(c);
     leadRows.forEach((row, j) => {
       const i = rowIndex[j] as number;
       const item = items[i] as NewLead;
       if (!inserted.has(row.id)) return;
-      const targets = row.duplicate_of ? item.targets.filter((t) => t.pushDuplicates) : item.targets;
+      const key = keyOf(item.lead);
+      const { targets, skipped } = applyDedupe(item, key, perDestination, rule, now);
+      perDestination.add({
+        ...key,
+        id: row.id,
+        createdAt: now,
+        original: !row.duplicate_of,
+        routed: new Set(targets.map((t) => t.destinationId)),
+      });
+      for (const s of [...(item.skipped ?? []), ...skipped])
+        routingRows.push({
+          lead_id: row.id,
+          destination_id: s.destinationId,
+          destination_name: s.destinationName,
+          decision: s.decision,
+          reason: s.reason.slice(0, 500),
+          duplicate_of: s.duplicateOf ?? null,
+          created_at: now,
+        });
       const mine: HandedOff[] = [];
       const deliveries = targets.map((t) => {
         const d = {
@@ -162,6 +220,9 @@ export async function insertLeads(
     for (let c = 0; c < deliveryRows.length; c += CHUNK) {
       await insertRows(trx, "deliveries", deliveryRows.slice(c, c + CHUNK));
     }
+    for (let c = 0; c < routingRows.length; c += CHUNK) {
+      await insertRows(trx, "lead_routing", routingRows.slice(c, c + CHUNK));
+    }
     // Repeats (same key earlier in this batch, or already stored): answer with the first lead.
     for (let i = 0; i < items.length; i++) {
       if (results[i]) continue;
@@ -172,52 +233,39 @@ export async function insertLeads(
   });
 }
 
-/** SQL texts of the duplicate lookup by number of emails and phones (batches are small). */
-const duplicateTexts = new Map<string, string>();
-
 /**
- * One query for the whole batch: the earliest non-erased, non-duplicate lead within the window for
- * each email and phone in it. Built as text once per shape, like `insertRows`: it runs in every
- * ingest transaction, and Kysely's builder cost about as much as the query.
+ * Per destination: a lead that repeats (by that destination's rule) an earlier lead routed to it
+ * is not routed there again, unless it wants duplicates (`pushDuplicates`). A target waiting on
+ * upstream destinations (`blocked`) none of which is routed any more goes ahead (`pending`).
  */
-async function duplicateFinder(
-  trx: Transaction<Database>,
-  items: NewLead[],
+function applyDedupe(
+  item: NewLead,
+  key: PersonKey,
+  index: CandidateIndex,
+  fallback: DedupeRule,
   now: number,
-  windowMs: number,
-): Promise<(email: string | null, phone: string | null) => string | undefined> {
-  if (windowMs <= 0) return () => undefined;
-  const emails = [...new Set(items.flatMap((i) => (i.lead.email ? [i.lead.email] : [])))];
-  const phones = [...new Set(items.flatMap((i) => (i.lead.phone ? [i.lead.phone] : [])))];
-  if (emails.length === 0 && phones.length === 0) return () => undefined;
-  const postgres = trx.getExecutor().adapter instanceof PostgresAdapter;
-  const key = `${emails.length},${phones.length},${postgres}`;
-  let text = duplicateTexts.get(key);
-  if (text === undefined) {
-    let n = 0;
-    const list = (k: number) => Array.from({ length: k }, () => (postgres ? `$${++n}` : "?")).join(", ");
-    const any = [
-      ...(emails.length > 0 ? [`"email" in (${list(emails.length)})`] : []),
-      ...(phones.length > 0 ? [`"phone" in (${list(phones.length)})`] : []),
-    ].join(" or ");
-    text =
-      `select "id", "email", "phone", "created_at" from "leads" where (${any})` +
-      ` and "created_at" >= ${postgres ? `$${++n}` : "?"} and "erased_at" is null and "duplicate_of" is null` +
-      ` order by "created_at", "id"`;
-    if (duplicateTexts.size > 1000) duplicateTexts.clear();
-    duplicateTexts.set(key, text);
+): { targets: NewLead["targets"]; skipped: RoutingDecision[] } {
+  const skipped: RoutingDecision[] = [];
+  const targets = item.targets.filter((t) => {
+    if (t.pushDuplicates) return true;
+    const routedHere = (c: Candidate) => c.routed.has(t.destinationId);
+    const first = index.find(key, t.dedupe ?? fallback, now, routedHere);
+    if (!first) return true;
+    skipped.push({
+      destinationId: t.destinationId,
+      destinationName: t.destinationName,
+      decision: "duplicate",
+      reason: `repeats lead ${first.id}, already routed here`,
+      duplicateOf: first.id,
+    });
+    return false;
+  });
+  if (skipped.length > 0) {
+    const names = new Set(targets.map((t) => t.destinationName));
+    for (const t of targets)
+      if (t.status === "blocked" && !(t.after ?? []).some((a) => names.has(a))) t.status = "pending";
   }
-  const { rows } = await trx.executeQuery<{ id: string; email: string | null; phone: string | null }>(
-    CompiledQuery.raw(text, [...emails, ...phones, now - windowMs]),
-  );
-  const byEmail = new Map<string, string>();
-  const byPhone = new Map<string, string>();
-  for (const r of rows) {
-    if (r.email && !byEmail.has(r.email)) byEmail.set(r.email, r.id);
-    if (r.phone && !byPhone.has(r.phone)) byPhone.set(r.phone, r.id);
-  }
-  return (email, phone) =>
-    (email ? byEmail.get(email) : undefined) ?? (phone ? byPhone.get(phone) : undefined);
+  return { targets, skipped };
 }
 
 async function existingByKey(trx: Transaction<Database>, key: string): Promise<IngestResult> {

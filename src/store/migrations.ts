@@ -196,6 +196,22 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex("attempts_lead").ifExists().execute();
     },
   },
+  "006_lead_routing": {
+    // Routing records: for every lead, each destination it did not go to and why. Read by lead only.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("lead_routing")
+        .addColumn("lead_id", "text", (c) => c.notNull())
+        .addColumn("destination_id", "text", (c) => c.notNull())
+        .addColumn("destination_name", "text", (c) => c.notNull())
+        .addColumn("decision", "text", (c) => c.notNull())
+        .addColumn("reason", "text", (c) => c.notNull())
+        .addColumn("duplicate_of", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addPrimaryKeyConstraint("lead_routing_pk", ["lead_id", "destination_id"])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

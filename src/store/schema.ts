@@ -147,6 +147,20 @@ export interface BatchItemsTable {
   error: string | null;
 }
 
+/** Why a lead did not go to a destination: one row per destination it skipped (see RoutingDecision). */
+export interface LeadRoutingTable {
+  lead_id: string;
+  destination_id: string;
+  /** The destination's name then (it may be renamed or deleted later). */
+  destination_name: string;
+  /** `filtered`, `filter_error`, `disabled` or `duplicate`. */
+  decision: string;
+  reason: string;
+  /** For `duplicate`: the earlier lead that destination already got. */
+  duplicate_of: string | null;
+  created_at: number;
+}
+
 export interface Database {
   api_keys: ApiKeysTable;
   destinations: DestinationsTable;
@@ -157,4 +171,5 @@ export interface Database {
   oauth_states: OAuthStatesTable;
   batches: BatchesTable;
   batch_items: BatchItemsTable;
+  lead_routing: LeadRoutingTable;
 }
