@@ -98,7 +98,9 @@ export class Ingest {
     const input = lead as unknown as Record<string, unknown>;
     const matched = [];
     for (const d of all.values()) {
-      if (d.enabled && (d.filter.always || (await d.filter.matches(input)))) matched.push(d);
+      // A filter that fails on this lead (an error or a limit) routes it nowhere, not the batch to a 500.
+      if (d.enabled && (d.filter.always || (await d.filter.matches(input).catch(() => false))))
+        matched.push(d);
     }
     const names = new Set(matched.map((d) => d.name));
     const targets = matched.map((d) => ({
