@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { applyConfigFile } from "../src/app.ts";
+import { SANDBOX_ACCOUNTS } from "../src/sandbox/accounts.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
 import { AppError } from "../src/util/errors.ts";
 import { BACKENDS, eventually, freshDatabase, startApp, type TestApp } from "./helpers/harness.ts";
@@ -241,3 +242,44 @@ for (const backend of BACKENDS) {
     }
   });
 }
+
+test("reworked: a lead whose mapping fails is left out of the batch file and fails alone", async () => {
+  const sb = await startSandbox();
+  sb.reworked.control({ processingDelayMs: 50 });
+  const t = await startApp({ publicUrl: true });
+  try {
+    const account = SANDBOX_ACCOUNTS.reworked;
+    const rw = await t.api("POST", "/v1/destinations", {
+      name: "rw-poison",
+      connector: "reworked",
+      baseUrl: `${sb.url}/reworked`,
+      email: account.email,
+      password: account.password,
+      options: { batchSize: 2, batchWindowMs: 60_000, pollIntervalMs: 60_000 },
+      mapping: { email: "email", full_name: onPoison(HOSTILE.deep.expr, "name") },
+    });
+    assert.equal(rw.status, 201, rw.text);
+    const ids: string[] = [];
+    for (const city of ["Poison", "Pune"]) {
+      const res = await t.api("POST", "/v1/leads", lead("rw", city));
+      assert.equal(res.status, 201, res.text);
+      ids.push(res.body.id as string);
+    }
+    const [poison, good] = await Promise.all(
+      ids.map((id) =>
+        eventually(async () => {
+          const d = (await t.api("GET", `/v1/leads/${id}`)).body.deliveries[0] as DeliveryView;
+          return d.status === "delivered" || d.status === "failed" ? d : undefined;
+        }),
+      ),
+    );
+    assert.equal(poison?.status, "failed");
+    assert.equal(poison?.lastError?.code, "mapping_error");
+    assert.equal(good?.status, "delivered");
+    const rows = sb.reworked.state.jobs.flatMap((j) => j.rows.map((r) => r.leadpush_id));
+    assert.deepEqual(rows, [ids[1]]);
+  } finally {
+    await t.close();
+    await sb.close();
+  }
+});
