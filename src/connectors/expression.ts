@@ -14,13 +14,12 @@ export const EXPRESSION_TIMEOUT_MS = 200;
 export const EXPRESSION_MAX_DEPTH = 500;
 
 /**
- * Longest sequence an evaluation may build (the range operator `[1..n]`, path results), and the
- * longest array `$distinct` accepts (it compares every pair: 100 000 items take seconds).
- * JSONata's own cap on ranges is 10 000 000, which allocates for ~50 ms before anything can stop it.
+ * Longest sequence an evaluation may build (the range operator `[1..n]`, path results). JSONata's
+ * own cap on ranges is 10 000 000 items, ~50 ms of allocation before anything can stop it.
  */
 export const EXPRESSION_MAX_SEQUENCE = 100_000;
 
-/** `$distinct` is quadratic: its input is bounded more tightly than other sequences. */
+/** `$distinct` compares every pair (100 000 items take seconds): its input is bounded tighter. */
 export const EXPRESSION_MAX_DISTINCT = 10_000;
 
 /** Serialized size of a result, and longest string `$pad` may build: the lead body limit (1 MB). */
