@@ -174,7 +174,7 @@ for (const backend of BACKENDS) {
         filter: "city = ",
       });
       assert.equal(bad.status, 400);
-      assert.equal(bad.body.error.code, "invalid_mapping");
+      assert.equal(bad.body.error.code, "invalid_filter");
       await t.api("DELETE", `/v1/destinations/${dest.id}`);
     });
 

@@ -30,9 +30,13 @@ describe("routeLead", () => {
     assert.match(r.skipped?.[0]?.reason ?? "", /boom: too deep/);
   });
 
-  test("today's filter helper turns a run-time error into no match", async () => {
+  test("a filter that errors at run time rejects with filter_error (it is not silently 'no match')", async () => {
     const filter = compileFilter('$error("boom")');
-    assert.equal(await filter.matches({ name: "A" }).catch(() => "rejected"), false);
+    await assert.rejects(filter.matches({ name: "A" }), (err: { code?: string; message?: string }) => {
+      assert.equal(err.code, "filter_error");
+      assert.match(err.message ?? "", /boom/);
+      return true;
+    });
   });
 });
 
@@ -220,12 +224,9 @@ for (const backend of BACKENDS) {
       assert.equal(why(l, "pune")?.decision, "filtered");
       assert.match(why(l, "pune")?.reason ?? "", /city = "Pune"/);
       assert.equal(why(l, "switched-off")?.decision, "disabled");
-      // A filter that fails at run time is not routed to; it is recorded (as filtered while
-      // the filter helper swallows errors, as filter_error once it rejects).
-      assert.ok(
-        ["filtered", "filter_error"].includes(why(l, "broken")?.decision ?? ""),
-        l.routing[0]?.reason,
-      );
+      // A filter that fails at run time is not routed to, and says so (not a silent "filtered").
+      assert.equal(why(l, "broken")?.decision, "filter_error", JSON.stringify(l.routing));
+      assert.match(why(l, "broken")?.reason ?? "", /boom/);
       assert.equal(why(l, "takes"), undefined);
       // Other tests' destinations explain themselves too: every destination is accounted for.
       const count = (await t.api("GET", "/v1/destinations")).body.data.length;

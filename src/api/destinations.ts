@@ -2,8 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { runAttempt } from "../delivery/attempt.ts";
 import { destinationCommonSchema } from "../destinations/model.ts";
-import type { DestinationView } from "../destinations/service.ts";
-import { type Lead, leadInputSchema, parseLead } from "../lead/lead.ts";
+import { type DestinationView, SAMPLE_LEAD } from "../destinations/service.ts";
+import { leadInputSchema, parseLead } from "../lead/lead.ts";
 import { AppError } from "../util/errors.ts";
 import { newId } from "../util/ids.ts";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
@@ -15,19 +15,6 @@ const testSchema = z
     send: z.boolean().default(false).describe("Really send it and return the client's answer"),
   })
   .strict();
-
-export const SAMPLE_LEAD: Lead = {
-  name: "Asha",
-  lastName: "Rao",
-  email: "asha.rao@example.com",
-  phone: "+919123456789",
-  city: "Bengaluru",
-  projectId: "PRJ-1001",
-  source: "Website",
-  context: "Interested in a 2BHK near the metro",
-  attributes: {},
-  enrichment: {},
-};
 
 /** Destinations CRUD and the dry run: the `admin` scope. */
 export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -117,6 +104,7 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
       // An auth handshake refused or unreachable, or a destination that needs a person (reconnect).
       const authFailed =
         "code" in r.outcome && (r.outcome.code.startsWith("auth") || r.outcome.kind === "blocked");
+      const mappingFailed = "code" in r.outcome && r.outcome.code === "mapping_error";
       return {
         destination: destination.name,
         sent: body.send,
@@ -127,7 +115,8 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
             ? { error: { code: r.outcome.code, message: r.outcome.message } }
             : {}),
         },
-        outcome: body.send ? r.outcome : authFailed ? r.outcome : { kind: "dry_run" },
+        // A mapping that fails on this lead (an error or a limit) ends the attempt before any request.
+        outcome: body.send || authFailed || mappingFailed ? r.outcome : { kind: "dry_run" },
         requests: r.exchanges,
         durationMs: r.durationMs,
       };

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { newRequest } from "../delivery/http-client.ts";
 import type { Connector } from "./connector.ts";
-import { classify, sendWithAuth } from "./push.ts";
+import { classify, renderPayload, sendWithAuth } from "./push.ts";
 
 const schema = z
   .object({
@@ -25,7 +25,9 @@ export const httpConnector: Connector<HttpConfig> = {
   defaultAuth: { type: "none" },
   async deliver(ctx) {
     const cfg = ctx.destination.config;
-    const payload = await ctx.mapping.render({ ...ctx.lead, id: ctx.leadId });
+    const rendered = await renderPayload(ctx.mapping, { ...ctx.lead, id: ctx.leadId });
+    if (!rendered.ok) return rendered.outcome;
+    const payload = rendered.payload;
     const sent = await sendWithAuth(ctx, () => {
       const req = newRequest(cfg.method, cfg.url);
       for (const [k, v] of Object.entries(cfg.headers)) req.headers[k.toLowerCase()] = v;

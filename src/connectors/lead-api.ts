@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { newRequest } from "../delivery/http-client.ts";
 import type { Connector } from "./connector.ts";
-import { classify, sendWithAuth } from "./push.ts";
+import { classify, renderPayload, sendWithAuth } from "./push.ts";
 
 /**
  * The shape both Cognito-backed vendors of seeds 001 and 000 share: `POST /leads` with a bearer,
@@ -74,7 +74,9 @@ export function leadApiConnector<O>(preset: LeadApiPreset<O>): Connector<LeadApi
       const cfg = ctx.destination.config;
       const input = { ...ctx.lead, id: ctx.leadId };
       // A destination `mapping` overrides the preset's fields one by one; a field mapped to null is left out.
-      const rendered = await ctx.mapping.render(input);
+      const mapped = await renderPayload(ctx.mapping, input);
+      if (!mapped.ok) return mapped.outcome;
+      const rendered = mapped.payload;
       const merged = isObject(rendered) ? { ...base(input, cfg), ...rendered } : rendered;
       const payload = isObject(merged)
         ? Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== undefined && v !== null))

@@ -1,5 +1,6 @@
 import type { HttpResponse, HttpResult, OutboundRequest } from "../delivery/http-client.ts";
 import type { DeliveryContext, Outcome } from "./connector.ts";
+import { ExpressionFailure, type Mapping } from "./mapping.ts";
 
 /** Longest `Retry-After` honoured; longer waits fall back to the schedule's cap. */
 export const RETRY_AFTER_CAP_MS = 6 * 60 * 60 * 1000;
@@ -54,6 +55,23 @@ export function classify(res: HttpResponse): Outcome {
 export function transportFailure(error: { code: string; message: string }): Outcome {
   if (error.code === "blocked_address") return { kind: "failed", code: error.code, message: error.message };
   return { kind: "retry", code: error.code, message: error.message };
+}
+
+/**
+ * Renders the payload. A mapping that fails on this lead (a JSONata error, or a time, depth or
+ * size limit) fails this delivery for good with `mapping_error`: the same lead fails the same way
+ * on every retry, so retrying would only repeat the cost.
+ */
+export async function renderPayload(
+  mapping: Mapping,
+  input: Record<string, unknown>,
+): Promise<{ ok: true; payload: unknown } | { ok: false; outcome: Outcome }> {
+  try {
+    return { ok: true, payload: await mapping.render(input) };
+  } catch (err) {
+    if (!(err instanceof ExpressionFailure)) throw err;
+    return { ok: false, outcome: { kind: "failed", code: err.code, message: err.message } };
+  }
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { Kysely } from "kysely";
 import { authStrategy } from "../auth/registry.ts";
 import type { Connector } from "../connectors/connector.ts";
-import { compileFilter, compileMapping, type MappingSpec } from "../connectors/mapping.ts";
+import { compileFilter, compileMapping, ExpressionFailure, type MappingSpec } from "../connectors/mapping.ts";
 import { connector as findConnector } from "../connectors/registry.ts";
+import type { Lead } from "../lead/lead.ts";
 import type { Database, DestinationsTable } from "../store/schema.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { newId } from "../util/ids.ts";
@@ -19,6 +20,43 @@ import {
   splitSecrets,
   validateDestination,
 } from "./model.ts";
+
+/** The lead filters and mappings are tried on when saved, and the dry run's default lead. */
+export const SAMPLE_LEAD: Lead = {
+  name: "Asha",
+  lastName: "Rao",
+  email: "asha.rao@example.com",
+  phone: "+919123456789",
+  city: "Bengaluru",
+  projectId: "PRJ-1001",
+  source: "Website",
+  context: "Interested in a 2BHK near the metro",
+  attributes: {},
+  enrichment: {},
+};
+
+/**
+ * Evaluates the filter and the mapping on the sample lead, so that one that fails or hits a limit
+ * (time, depth, size) on an ordinary lead is refused when saved instead of failing every lead
+ * later. A result that is merely undefined is fine.
+ */
+async function tryOnSample(spec: ReturnType<typeof validateDestination>): Promise<void> {
+  const input = SAMPLE_LEAD as unknown as Record<string, unknown>;
+  try {
+    await compileFilter(spec.common.filter).matches(input);
+    if (spec.common.mapping !== undefined)
+      await compileMapping(spec.common.mapping as MappingSpec, () => undefined).render({
+        ...input,
+        id: "sample",
+      });
+  } catch (err) {
+    if (!(err instanceof ExpressionFailure)) throw err;
+    const code = err.code === "filter_error" ? "invalid_filter" : "invalid_mapping";
+    throw new AppError(400, code, `the ${err.path[0]} fails on a sample lead: ${err.message}`, [
+      { path: err.path, message: err.message, code: err.reason },
+    ]);
+  }
+}
 
 /** A destination whose auth needs a person to connect it first starts out waiting for that. */
 function initialState(authType: string): "active" | "needs_reconnect" {
@@ -54,6 +92,7 @@ export class DestinationService {
 
   async create(input: unknown): Promise<DestinationView> {
     const spec = validateDestination(input);
+    await tryOnSample(spec);
     const doc = toDocument(spec);
     const now = this.#now();
     await this.#assertNameFree(spec.common.name);
@@ -74,6 +113,7 @@ export class DestinationService {
     const current = this.#document(row);
     const merged = (opts.replace ? patch : mergePatch(current, patch)) as Record<string, unknown>;
     const spec = validateDestination(merged);
+    await tryOnSample(spec);
     const doc = toDocument(spec);
     if (spec.common.name !== row.name) await this.#assertNameFree(spec.common.name);
     // Credentials (and an OAuth connection) survive edits that do not touch what they depend on.

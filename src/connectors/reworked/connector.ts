@@ -181,11 +181,11 @@ async function collect(ctx: Ctx, url: string): Promise<BatchStep> {
     dl.body.resume();
     return { kind: "retry", code: "download_failed", message: `processed file answered ${dl.status}` };
   }
-  const { columns } = await renderRows(ctx.items, ctx.mapping);
+  const { columns, failed } = await renderRows(ctx.items, ctx.mapping);
   const batch = { batchId: ctx.batch.id, fileUploadIdentifier: ctx.batch.externalId };
   try {
     const read = await readResult(dl.body, ctx.items, columns, (enrichment) => ({ ...batch, enrichment }));
-    return { kind: "done", vendorStatus: "PROCESSED", items: read.results };
+    return { kind: "done", vendorStatus: "PROCESSED", items: new Map([...read.results, ...failed]) };
   } catch (err) {
     dl.body.destroy();
     return { kind: "retry", code: "bad_result_file", message: `processed file: ${(err as Error).message}` };

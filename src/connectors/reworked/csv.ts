@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { parse } from "csv-parse";
 import { stringify } from "csv-stringify";
 import type { BatchItem, ItemResult } from "../batching.ts";
-import type { Mapping } from "../mapping.ts";
+import { ExpressionFailure, type Mapping } from "../mapping.ts";
 
 /**
  * The batch file leadpush serves to Reworked, and the processed file it reads back. Every row
@@ -25,13 +25,24 @@ export function defaultRow(input: Record<string, unknown>): Record<string, unkno
   };
 }
 
-/** The rows and columns of a batch file (columns in order of first appearance). */
+/**
+ * The rows and columns of a batch file (columns in order of first appearance). A lead whose
+ * mapping fails (an error or a limit) is left out of the file: `failed` has its result.
+ */
 export async function renderRows(items: BatchItem[], mapping: Mapping | undefined) {
   const columns = new Set<string>([ID_COLUMN]);
   const rows: Record<string, string>[] = [];
+  const failed = new Map<string, ItemResult>();
   for (const item of items) {
     const input = { ...item.lead, id: item.leadId } as unknown as Record<string, unknown>;
-    const rendered = mapping ? await mapping.render(input) : defaultRow(input);
+    let rendered: unknown;
+    try {
+      rendered = mapping ? await mapping.render(input) : defaultRow(input);
+    } catch (err) {
+      if (!(err instanceof ExpressionFailure)) throw err;
+      failed.set(item.deliveryId, { ok: false, code: err.code, message: err.message });
+      continue;
+    }
     const fields = rendered && typeof rendered === "object" && !Array.isArray(rendered) ? rendered : {};
     const row: Record<string, string> = { [ID_COLUMN]: item.leadId };
     for (const [k, v] of Object.entries(fields)) {
@@ -41,7 +52,7 @@ export async function renderRows(items: BatchItem[], mapping: Mapping | undefine
     }
     rows.push(row);
   }
-  return { columns: [...columns], rows };
+  return { columns: [...columns], rows, failed };
 }
 
 export async function renderFile(items: BatchItem[], mapping: Mapping | undefined): Promise<Readable> {

@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  compileExpression,
+  EXPRESSION_MAX_RESULT_BYTES,
+  ExpressionError,
+  serializedSizeUpTo,
+} from "../src/connectors/expression.ts";
+import { compileFilter, compileMapping, ExpressionFailure } from "../src/connectors/mapping.ts";
+import { HOSTILE } from "./helpers/hostile.ts";
+
+async function failure(p: Promise<unknown>): Promise<ExpressionError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof ExpressionError, `an ExpressionError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail("expected the evaluation to fail");
+}
+
+describe("bounded JSONata evaluation", () => {
+  for (const [name, h] of Object.entries(HOSTILE)) {
+    test(`${name}: ends with ${h.code}, within 2 s`, async () => {
+      const t0 = performance.now();
+      const err = await failure(compileExpression(h.expr).evaluate({}));
+      assert.equal(err.code, h.code, err.message);
+      assert.ok(performance.now() - t0 < 2000);
+    });
+  }
+
+  test("sizes: $distinct, $pad, long strings and large results are refused", async () => {
+    const cases: [string, unknown][] = [
+      ["$distinct([1..20000])", {}],
+      ['$pad("", 100000000)', {}],
+      ['($s := $pad("", 900000); $s & $s)', {}],
+      ["$", { big: "x".repeat(EXPRESSION_MAX_RESULT_BYTES + 10) }],
+    ];
+    for (const [expr, input] of cases) {
+      const err = await failure(compileExpression(expr).evaluate(input));
+      assert.equal(err.code, "expression_too_large", `${expr}: ${err.message}`);
+    }
+    // The wrapped natives still work within the bounds.
+    assert.deepEqual(await compileExpression("$distinct([1,2,2,3])").evaluate({}), [1, 2, 3]);
+    assert.equal(await compileExpression('$pad("ab", 4)').evaluate({}), "ab  ");
+  });
+
+  test("JSONata's own errors are expression_error with its code", async () => {
+    const err = await failure(compileExpression('$number("x")').evaluate({}));
+    assert.equal(err.code, "expression_error");
+    assert.equal(err.jsonataCode, "D3030");
+  });
+
+  test("depth is counted per evaluation: two concurrent evaluations of one expression", async () => {
+    // Each recursion nests about three levels: 120 fits alone (~360 of 500), not twice over.
+    const e = compileExpression("($f := function($n){ $n <= 0 ? 0 : 1 + $f($n-1) }; $f($))");
+    assert.equal((await failure(e.evaluate(400))).code, "expression_too_deep");
+    assert.deepEqual(await Promise.all([e.evaluate(120), e.evaluate(120), e.evaluate(120)]), [120, 120, 120]);
+  });
+
+  test("the deadline is per evaluation: a runaway one does not fail its neighbour or the next", async () => {
+    const e = compileExpression('$ = "loop" ? ($f := function($n){ $f($n+1) }; $f(0)) : "fine"');
+    const [bad, good] = await Promise.allSettled([e.evaluate("loop"), e.evaluate("ok")]);
+    assert.equal(bad.status, "rejected");
+    assert.equal((bad.reason as ExpressionError).code, "expression_timeout");
+    assert.deepEqual(good, { status: "fulfilled", value: "fine" });
+    assert.equal(await e.evaluate("ok"), "fine");
+  });
+
+  test("serializedSizeUpTo stops counting past its bound", () => {
+    assert.ok(serializedSizeUpTo({ a: "xx", b: [1, 2] }, 1000) < 100);
+    const huge = Array.from({ length: 1000 }, () => "y".repeat(1000));
+    const size = serializedSizeUpTo(huge, 5000);
+    assert.ok(size > 5000 && size < 10_000, String(size));
+  });
+
+  test("filters and mappings reject with filter_error / mapping_error naming the field", async () => {
+    const filter = compileFilter(HOSTILE.deep.expr);
+    await assert.rejects(filter.matches({}), (err: ExpressionFailure) => {
+      assert.equal(err.code, "filter_error");
+      assert.equal(err.reason, "expression_too_deep");
+      assert.match(err.message, /^filter: .*expression_too_deep/);
+      return true;
+    });
+    const mapping = compileMapping({ ok: "name", bad: HOSTILE.reduce.expr }, () => undefined);
+    await assert.rejects(mapping.render({ name: "A" }), (err: ExpressionFailure) => {
+      assert.equal(err.code, "mapping_error");
+      assert.deepEqual(err.path, ["mapping", "bad"]);
+      return true;
+    });
+    // Fields that are each under the bound but together over it.
+    const half = `$pad("", ${Math.ceil(EXPRESSION_MAX_RESULT_BYTES / 2)})`;
+    const wide = compileMapping({ a: half, b: half }, () => undefined);
+    await assert.rejects(wide.render({}), (err: ExpressionFailure) => err.reason === "expression_too_large");
+    // A filter that merely does not match is false, not an error.
+    assert.equal(await compileFilter("nosuchfield = 1").matches({}), false);
+  });
+});
