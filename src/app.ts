@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { buildServer } from "./api/server.ts";
 import type { ApiDeps } from "./api/deps.ts";
 import { CredentialRuntime } from "./auth/runtime.ts";
-import type { Config } from "./config.ts";
+import { type Config, usesDataDir } from "./config.ts";
 import type { ConfigFile } from "./config-file.ts";
 import { createTransport, type Transport } from "./delivery/http-client.ts";
 import { BatchService } from "./delivery/batches.ts";
@@ -18,6 +18,7 @@ import { credentialStore } from "./store/credentials-repo.ts";
 import { type Db, openDb } from "./store/db.ts";
 import { ApiKeys } from "./store/keys-repo.ts";
 import { oauthStates } from "./store/oauth-states-repo.ts";
+import { ensurePrivateDir } from "./util/private-files.ts";
 import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
 import { createUrlSigner } from "./util/signed-url.ts";
 
@@ -62,6 +63,8 @@ export interface AppOptions {
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.logger ?? createLogger(config.logLevel);
   const now = opts.now ?? Date.now;
+  for (const path of usesDataDir(config) ? ensurePrivateDir(config.dataDir) : [])
+    log.warn({ path }, "the data directory was open to other users: tightened to mode 0700");
   const db: Db = await openDb(config.database);
   const { key, generated } = loadOrCreateMasterKey(config.secretKey, config.dataDir, !db.caps.shared);
   if (generated)

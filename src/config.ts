@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { z } from "zod";
 
 /**
@@ -77,6 +77,17 @@ export function parseDatabaseUrl(url: string | undefined, dataDir: string): Data
   throw new ConfigError(
     `DATABASE_URL must start with file:, sqlite:, postgres:// or postgresql:// (got "${url.split(":")[0]}:…")`,
   );
+}
+
+/**
+ * Whether leadpush keeps files in the data directory: the embedded database when it lives there,
+ * or the generated master key (embedded database, no LEADPUSH_SECRET_KEY). Such a directory is
+ * made owner-only (0700) at start; one used for nothing is not created.
+ */
+export function usesDataDir(config: Pick<Config, "database" | "dataDir" | "secretKey">): boolean {
+  const db = config.database;
+  if (db.kind !== "sqlite") return false;
+  return !config.secretKey || (db.path !== ":memory:" && dirname(db.path) === config.dataDir);
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {

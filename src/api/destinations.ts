@@ -101,10 +101,15 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
         credentials: deps.credentials,
         dryRun: !body.send,
       });
-      // An auth handshake refused or unreachable, or a destination that needs a person (reconnect).
+      // An auth handshake refused, unreachable or to a blocked address (no push was tried), or a
+      // destination that needs a person (reconnect).
+      const code = "code" in r.outcome ? r.outcome.code : undefined;
       const authFailed =
-        "code" in r.outcome && (r.outcome.code.startsWith("auth") || r.outcome.kind === "blocked");
-      const mappingFailed = "code" in r.outcome && r.outcome.code === "mapping_error";
+        code !== undefined &&
+        (code.startsWith("auth") ||
+          r.outcome.kind === "blocked" ||
+          (code === "blocked_address" && r.exchanges.every((e) => e.step.startsWith("auth"))));
+      const mappingFailed = code === "mapping_error";
       return {
         destination: destination.name,
         sent: body.send,

@@ -4,8 +4,16 @@ import type { ApiDeps } from "./deps.ts";
 import { sendError } from "./http-errors.ts";
 
 /**
+ * How long a finished batch's file stays downloadable. The vendor fetches the file when it starts
+ * processing; once the batch is final (completed or failed) the CSV of personal data is not
+ * needed, and its URL would otherwise stay valid until the batch's deadline plus a margin (~25 h).
+ */
+export const FILE_GRACE_MS = 10 * 60_000;
+
+/**
  * URLs that vendors call without an API key: the signed token in the path is the proof
- * (src/util/signed-url.ts). `GET /v1/files/:token` serves a batch's file; `POST
+ * (src/util/signed-url.ts). `GET /v1/files/:token` serves a batch's file (until `FILE_GRACE_MS`
+ * after the batch is final); `POST
  * /v1/callbacks/:token` records that the vendor finished it (idempotent: repeats change nothing).
  */
 export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -36,6 +44,15 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
         .executeTakeFirst();
       const d = batch && (await deps.destinations.resolved()).get(batch.destination_id);
       if (!batch || !d?.connector.batching) return sendError(reply, 404, "not_found", "no such batch");
+      if (batch.finished_at !== null && deps.now() > Number(batch.finished_at) + FILE_GRACE_MS) {
+        req.log.info({ batch: id, status: batch.status }, "file of a finished batch refused");
+        return sendError(
+          reply,
+          410,
+          "file_expired",
+          `this batch is ${batch.status}: its file is no longer served`,
+        );
+      }
       const items = await batchItems(deps.kysely, id, false);
       const file = await d.connector.batching.renderFile({
         items: items.map((i) => ({ deliveryId: i.deliveryId, leadId: i.leadId, lead: i.lead })),

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { type HttpResult, newRequest } from "../delivery/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainContext, ObtainResult } from "./strategy.ts";
+import { noAnswer } from "./token-response.ts";
 
 const schema = z
   .object({
@@ -106,7 +107,7 @@ async function initiateAuth(
   req.body = JSON.stringify({ AuthFlow: flow, ClientId: config.clientId, AuthParameters });
   const step = flow === "REFRESH_TOKEN_AUTH" ? "auth:refresh" : "auth:login";
   const result = await ctx.http.send(req, { timeoutMs: ctx.timeoutMs, step });
-  if (!result.ok) return { ok: false, code: "auth_unreachable", message: `Cognito: ${result.error.message}` };
+  if (!result.ok) return noAnswer("Cognito", result.error);
   const res = result.response;
   if (res.status < 200 || res.status >= 300) return cognitoFailure(res);
   const answer = res.json() as Record<string, unknown> | undefined;

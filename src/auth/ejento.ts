@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type HttpResponse, newRequest } from "../delivery/http-client.ts";
 import type { AuthStrategy, Credential, ObtainContext, ObtainResult } from "./strategy.ts";
+import { noAnswer } from "./token-response.ts";
 
 /**
  * The auth app's paths. The document (seed 003) names no paths; its users API has the shape of the
@@ -90,9 +91,7 @@ async function exchange(
   }
   req.headers["accept"] = "application/json";
   const sent = await ctx.http.send(req, { timeoutMs: ctx.timeoutMs, step: `auth ${kind}` });
-  if (!sent.ok) {
-    return { ok: false, code: "auth_unreachable", message: `Ejento ${kind}: ${sent.error.message}` };
-  }
+  if (!sent.ok) return noAnswer(`Ejento ${kind}`, sent.error);
   const res = sent.response;
   if (res.status === 429 || res.status >= 500) {
     return { ok: false, code: "auth_unreachable", message: `Ejento ${kind} answered ${res.status}` };

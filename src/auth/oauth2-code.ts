@@ -3,6 +3,7 @@ import { z } from "zod";
 import { type HttpClient, type HttpFailure, newRequest } from "../delivery/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtHeader, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainResult } from "./strategy.ts";
+import { noAnswer } from "./token-response.ts";
 
 const schema = z
   .object({
@@ -129,9 +130,7 @@ type Failure = Extract<ObtainResult, { ok: false }>;
 
 /** What a failed token request means; `refused` is the code for an answer that refuses (4xx). */
 function failure(err: unknown, lastStatus: number, refused: string, what: string): Failure {
-  if (err instanceof TransportError) {
-    return { ok: false, code: "auth_unreachable", message: `token endpoint: ${err.failure.message}` };
-  }
+  if (err instanceof TransportError) return noAnswer("token endpoint", err.failure);
   const transient = lastStatus >= 500 || lastStatus === 429 || lastStatus === 408;
   if (err instanceof oauth.ResponseBodyError) {
     const described = err.error_description ? `: ${err.error_description.slice(0, 200)}` : "";

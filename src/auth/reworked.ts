@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type HttpResponse, newRequest } from "../delivery/http-client.ts";
 import type { AuthStrategy, ObtainContext, ObtainResult } from "./strategy.ts";
+import { noAnswer } from "./token-response.ts";
 
 /** Seed 004: "The token will be valid for 24 hours" (used when the answer has no expires_in). */
 const DEFAULT_LIFETIME_S = 24 * 3600;
@@ -79,12 +80,7 @@ async function authenticate(
     { email: config.email, password: config.password },
     "auth user-authenticate",
   );
-  if (!sent.ok)
-    return {
-      ok: false,
-      code: "auth_unreachable",
-      message: `Reworked user-authenticate: ${sent.error.message}`,
-    };
+  if (!sent.ok) return noAnswer("Reworked user-authenticate", sent.error);
   const res = sent.response;
   const failed = refusal(res, "user-authenticate", "check email and password");
   if (failed) return failed;
@@ -111,8 +107,7 @@ async function generateToken(
     { api_key: apiKey, email: config.email },
     "auth generate-token",
   );
-  if (!sent.ok)
-    return { ok: false, code: "auth_unreachable", message: `Reworked generate-token: ${sent.error.message}` };
+  if (!sent.ok) return noAnswer("Reworked generate-token", sent.error);
   const res = sent.response;
   const failed = refusal(res, "generate-token", "check apiKey and email");
   if (failed) return failed;

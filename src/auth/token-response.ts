@@ -1,6 +1,6 @@
 // Shared by the token strategies: what a token endpoint's answer means, as an ObtainResult.
 import { z } from "zod";
-import type { HttpResponse, HttpResult } from "../delivery/http-client.ts";
+import type { HttpFailure, HttpResponse, HttpResult } from "../delivery/http-client.ts";
 import type { ObtainResult } from "./strategy.ts";
 
 export type AuthFailure = Extract<ObtainResult, { ok: false }>;
@@ -31,17 +31,25 @@ function errorCode(res: HttpResponse): string | undefined {
 }
 
 /**
- * The token endpoint's 2xx response, or the failure its answer means:
- * network errors, timeouts, 5xx, 408/425/429 → `auth_unreachable` (try again on the schedule);
+ * A handshake request that got no answer. Refused by the private-address guard: `blocked_address`,
+ * like a push to such an address (final: only a configuration change helps); otherwise
+ * `auth_unreachable` (network error, timeout: try again on the schedule).
+ */
+export function noAnswer(endpoint: string, error: HttpFailure): AuthFailure {
+  const code = error.code === "blocked_address" ? "blocked_address" : "auth_unreachable";
+  return { ok: false, code, message: `${endpoint}: ${error.message}` };
+}
+
+/**
+ * The token endpoint's 2xx response, or the failure its answer means: no answer → `noAnswer`;
+ * 5xx, 408/425/429 → `auth_unreachable` (try again on the schedule);
  * any other status → `auth_rejected` (401/403, or an OAuth 400 such as `invalid_grant`).
  */
 export function tokenResponse(
   result: HttpResult,
   endpoint = "token endpoint",
 ): { ok: true; response: HttpResponse } | AuthFailure {
-  if (!result.ok) {
-    return { ok: false, code: "auth_unreachable", message: `${endpoint}: ${result.error.message}` };
-  }
+  if (!result.ok) return noAnswer(endpoint, result.error);
   const res = result.response;
   if (res.status >= 200 && res.status < 300) return { ok: true, response: res };
   const detail = errorCode(res) ?? excerpt(res.text);

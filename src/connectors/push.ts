@@ -89,9 +89,10 @@ export async function sendWithAuth(
     const req = build();
     const prepared = await ctx.auth.prepare(req);
     if (!prepared.ok) {
+      // A handshake refused by the private-address guard fails like a push to such an address.
       const outcome: Outcome = prepared.needsReconnect
         ? { kind: "blocked", code: prepared.code, message: prepared.message }
-        : { kind: "retry", code: prepared.code, message: prepared.message };
+        : transportFailure(prepared);
       return { ok: false, outcome };
     }
     const result: HttpResult = await ctx.http.send(req, { timeoutMs: ctx.destination.timeoutMs, step });

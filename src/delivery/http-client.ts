@@ -1,8 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { BlockList, isIP } from "node:net";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher, request } from "undici";
 import { hideTokenFields, type Redactor } from "../util/redact.ts";
+import { blockedHost, isPrivateAddress } from "./private-address.ts";
 
 /** A request being built by a connector; auth strategies add to it before it is sent. */
 export interface OutboundRequest {
@@ -104,32 +104,7 @@ export function fullUrl(req: OutboundRequest): string {
   return u.toString();
 }
 
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ["10.0.0.0", 8],
-  ["172.16.0.0", 12],
-  ["192.168.0.0", 16],
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16],
-  ["100.64.0.0", 10],
-  ["0.0.0.0", 8],
-] as const) {
-  PRIVATE.addSubnet(net, bits, "ipv4");
-}
-for (const [net, bits] of [
-  ["::1", 128],
-  ["fc00::", 7],
-  ["fe80::", 10],
-  ["::", 128],
-] as const) {
-  PRIVATE.addSubnet(net, bits, "ipv6");
-}
-
-export function isPrivateAddress(ip: string): boolean {
-  const family = isIP(ip);
-  if (family === 0) return false;
-  return PRIVATE.check(ip, family === 6 ? "ipv6" : "ipv4");
-}
+export { isPrivateAddress } from "./private-address.ts";
 
 /**
  * The shared outbound transport: one undici Agent (a keep-alive pool per origin). With
@@ -158,12 +133,10 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
 
   function blocked(url: string | URL): HttpFailure | undefined {
     if (opts.allowPrivateNetworks) return undefined;
-    const host = (typeof url === "string" ? new URL(url) : url).hostname.replace(/^\[|\]$/g, "");
-    if (!isPrivateAddress(host) && host !== "localhost") return undefined;
-    return {
-      code: "blocked_address",
-      message: `${host} is a private address (LEADPUSH_ALLOW_PRIVATE_NETWORKS=false)`,
-    };
+    // An unparsable URL is not refused here: the request fails with its own error.
+    const host = typeof url === "string" ? URL.parse(url)?.hostname : url.hostname;
+    const reason = host === undefined ? undefined : blockedHost(host);
+    return reason === undefined ? undefined : { code: "blocked_address", message: reason };
   }
 
   function failure(err: unknown, timeoutMs: number): HttpFailure {

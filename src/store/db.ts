@@ -1,8 +1,8 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
 import type { DatabaseTarget } from "../config.ts";
+import { createPrivateDir, createPrivateFile, restrictFiles } from "../util/private-files.ts";
 import { migrate } from "./migrations.ts";
 import type { Database } from "./schema.ts";
 import { openSqlite } from "./sqlite-adapter.ts";
@@ -48,8 +48,14 @@ export async function openDb(target: DatabaseTarget, opts: { migrate?: boolean }
 }
 
 function openSqliteDb(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") {
+    // Owner-only from the first byte: SQLite gives the -wal and -shm files the database file's mode.
+    createPrivateDir(dirname(path));
+    createPrivateFile(path);
+  }
   const { kysely: database, closed } = openSqlite(path);
+  // Files left by an earlier version (created 0644) are tightened too.
+  if (path !== ":memory:") restrictFiles(sqliteFiles(path));
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return {
     kysely,
@@ -69,6 +75,11 @@ function openSqliteDb(path: string): Db {
       await closed();
     },
   };
+}
+
+/** The database file and the files SQLite keeps beside it. */
+export function sqliteFiles(path: string): string[] {
+  return [path, `${path}-wal`, `${path}-shm`, `${path}-journal`];
 }
 
 function openPostgresDb(url: string): Db {

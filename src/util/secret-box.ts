@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ensurePrivateDir, PRIVATE_FILE_MODE, restrictFiles } from "./private-files.ts";
 
 /** AES-256-GCM encryption of secrets at rest. Format: `v1.<iv>.<tag>.<ciphertext>` (base64url). */
 export interface SecretBox {
@@ -41,7 +42,8 @@ export function createSecretBox(key: Buffer): SecretBox {
 
 /**
  * The master key: LEADPUSH_SECRET_KEY when set; otherwise `<dataDir>/secret.key`, generated with
- * mode 0600 on the first embedded start. `generated` tells the caller to say so in the log.
+ * mode 0600 (in a 0700 data directory) on the first embedded start. `generated` tells the caller to
+ * say so in the log. An existing key file readable by others is tightened to 0600.
  */
 export function loadOrCreateMasterKey(
   configured: string | undefined,
@@ -50,13 +52,16 @@ export function loadOrCreateMasterKey(
 ): { key: Buffer; generated: string | undefined } {
   if (configured) return { key: parseMasterKey(configured), generated: undefined };
   const file = join(dataDir, "secret.key");
-  if (existsSync(file)) return { key: parseMasterKey(readFileSync(file, "utf8")), generated: undefined };
+  if (existsSync(file)) {
+    restrictFiles([file]);
+    return { key: parseMasterKey(readFileSync(file, "utf8")), generated: undefined };
+  }
   if (!allowGenerate) {
     throw new Error("LEADPUSH_SECRET_KEY is required with Postgres (every worker must share the same key)");
   }
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const key = randomBytes(32);
-  writeFileSync(file, key.toString("hex") + "\n", { mode: 0o600 });
-  chmodSync(file, 0o600);
+  writeFileSync(file, key.toString("hex") + "\n", { mode: PRIVATE_FILE_MODE });
+  chmodSync(file, PRIVATE_FILE_MODE);
   return { key, generated: file };
 }

@@ -3,7 +3,7 @@ import { type ReworkedAuthConfig, reworkedUrl } from "../../auth/reworked.ts";
 import { newRequest, type HttpResponse, type OutboundRequest } from "../../delivery/http-client.ts";
 import type { BatchContext, BatchPolicy, BatchStep, Batching } from "../batching.ts";
 import type { Connector } from "../connector.ts";
-import { sendWithAuth } from "../push.ts";
+import { sendWithAuth, transportFailure } from "../push.ts";
 import { readResult, renderFile, renderRows } from "./csv.ts";
 
 export const REWORKED_BASE_URL = "https://app.reworked.ai/bnd/api";
@@ -252,7 +252,8 @@ export const reworkedConnector: Connector<ReworkedConfig> = {
     // The account token (cached: usually no request). A lead joins a batch only with working
     // credentials, and a destination's dry run (`/test`) checks them.
     const ready = await ctx.auth.prepare(post(ctx.destination.config, "/process-leads", {}));
-    if (!ready.ok) return { kind: "retry", code: ready.code, message: ready.message };
+    // Retried on the schedule; final when the account's address is refused (`blocked_address`).
+    if (!ready.ok) return transportFailure(ready);
     return { kind: "awaiting", reason: "waiting for the next Reworked batch" };
   },
   batching,
