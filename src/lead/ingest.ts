@@ -201,8 +201,6 @@ export class Ingest {
           if (lease) {
             target.lease = lease;
             reserved.push({ item: n, destinationId: target.destinationId });
-          } else {
-            delete target.lease; // from an earlier write of the same lead
           }
         }
       });
