@@ -39,6 +39,12 @@ const envSchema = z.object({
   LEADPUSH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).default(128),
   /** How long SIGTERM waits for in-flight pushes before releasing their leases (ms). */
   LEADPUSH_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** The largest CSV body `POST /v1/imports` takes (bytes); a larger one is 413. */
+  LEADPUSH_IMPORT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(512 * 1024 * 1024),
 });
 
 export type DatabaseTarget = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -59,6 +65,7 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly duplicateWindowMs: number;
   readonly configFile: string;
+  readonly importMaxBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -114,5 +121,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.LEADPUSH_SHUTDOWN_GRACE_MS,
     duplicateWindowMs: e.LEADPUSH_DUPLICATE_WINDOW_DAYS * 86_400_000,
     configFile: resolve(e.LEADPUSH_CONFIG),
+    importMaxBytes: e.LEADPUSH_IMPORT_MAX_BYTES,
   });
 }

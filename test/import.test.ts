@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parse } from "csv-parse/sync";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_TOKEN, startApp, type TestApp } from "./helpers/harness.ts";
+import { ADMIN_TOKEN, BACKENDS, startApp, type TestApp } from "./helpers/harness.ts";
 
 const run = promisify(execFile);
 const ROWS = 100_000;
@@ -81,3 +81,113 @@ describe("CSV import", () => {
     assert.equal(empty.body.rejected[0].error.code, "invalid_csv");
   });
 });
+
+// Rows are idempotent within an import, and a bad row is a rejected row (issue 12, item 6).
+for (const backend of BACKENDS) {
+  describe(`CSV import: bad rows and re-sends (${backend})`, () => {
+    let t: TestApp;
+    const dir = mkdtempSync(join(tmpdir(), "leadpush-import-"));
+    before(async () => {
+      t = await startApp({ backend, worker: false, env: { LOG_LEVEL: "warn" } });
+    });
+    after(async () => t.close());
+
+    const csvHeaders = { "content-type": "text/csv" };
+    const countLeads = async (source: string) => {
+      const row = await t.app.kysely
+        .selectFrom("leads")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("source", "=", source)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    };
+
+    test("a NUL in row 1 100 is a rejected row; sending the file again stores nothing twice", async () => {
+      const source = `nul-${backend}`;
+      const lines = ["name,email,source"];
+      for (let i = 1; i <= 1200; i++) {
+        lines.push(i === 1100 ? `Nul\u0000Row,nul@imp.test,${source}` : `Row${i},row${i}@nul.test,${source}`);
+      }
+      const csv = lines.join("\n") + "\n";
+      const first = await t.api("POST", "/v1/imports", csv, { headers: csvHeaders });
+      assert.equal(first.status, 201, first.text.slice(0, 500));
+      assert.equal(first.body.accepted, 1199);
+      assert.equal(first.body.complete, true);
+      assert.equal(first.body.rejected.length, 1);
+      assert.equal(first.body.rejected[0].row, 1101); // the header is line 1
+      assert.equal(first.body.rejected[0].error.details[0].code, "nul_character");
+      const again = await t.api("POST", "/v1/imports", csv, { headers: csvHeaders });
+      assert.equal(again.status, 201, again.text.slice(0, 500));
+      assert.equal(again.body.accepted, 0);
+      assert.equal(again.body.repeated, 1199);
+      assert.equal(await countLeads(source), 1199);
+      // The CLI derives the same kind of row keys: importing the same file creates nothing new.
+      const file = join(dir, `nul-${backend}.csv`);
+      writeFileSync(file, csv);
+      const cli = await run(process.execPath, [
+        "src/cli.ts",
+        "import",
+        file,
+        "--url",
+        t.url,
+        "--key",
+        ADMIN_TOKEN,
+      ]);
+      assert.match(cli.stdout, /0 accepted/);
+      assert.match(cli.stdout, /1199 already imported before/);
+      const cliAgain = await run(process.execPath, [
+        "src/cli.ts",
+        "import",
+        file,
+        "--url",
+        t.url,
+        "--key",
+        ADMIN_TOKEN,
+      ]);
+      assert.match(cliAgain.stdout, /1199 already imported before/);
+      assert.equal(await countLeads(source), 1199);
+    });
+
+    test("a row over 1 MB stops the import after the rows before it; the fixed file resumes", async () => {
+      const source = `big-${backend}`;
+      const row = (i: number, note = "short") => `Big${i},big${i}@imp.test,${source},${note}`;
+      const lines = [
+        "name,email,source,notes",
+        row(1),
+        row(2),
+        row(3, "y".repeat(1_500_000)),
+        row(4),
+        row(5),
+      ];
+      const res = await t.api("POST", "/v1/imports", lines.join("\n") + "\n", { headers: csvHeaders });
+      assert.equal(res.status, 201, res.text.slice(0, 500));
+      assert.equal(res.body.complete, false);
+      assert.equal(res.body.accepted, 2);
+      assert.equal(res.body.rejected[0].error.code, "row_too_large");
+      assert.equal(res.body.rejected[0].row, 4);
+      assert.equal(await countLeads(source), 2);
+      lines[3] = row(3);
+      const fixed = await t.api("POST", "/v1/imports", lines.join("\n") + "\n", { headers: csvHeaders });
+      assert.equal(fixed.body.complete, true);
+      assert.equal(fixed.body.repeated, 2);
+      assert.equal(fixed.body.accepted, 3);
+      assert.equal(await countLeads(source), 5);
+    });
+
+    test("an import's Idempotency-Key is its identity, scoped to the API key", async () => {
+      const source = `keyed-${backend}`;
+      const csv = `name,email,source\nK1,k1@imp.test,${source}\nK2,k2@imp.test,${source}\n`;
+      const send = (key: string, apiKey?: string) =>
+        t.api("POST", "/v1/imports", csv, {
+          headers: { ...csvHeaders, "idempotency-key": key },
+          ...(apiKey ? { key: apiKey } : {}),
+        });
+      assert.equal((await send("file-7")).body.accepted, 2);
+      assert.equal((await send("file-7")).body.repeated, 2);
+      assert.equal((await send("file-8")).body.accepted, 2); // another import of the same rows
+      const other = (await t.app.keys.create("other-source", ["ingest"])).key;
+      assert.equal((await send("file-7", other)).body.accepted, 2);
+      assert.equal(await countLeads(source), 6);
+    });
+  });
+}

@@ -6,7 +6,41 @@ import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { leadView, loadDeliveries, loadRouting, snapshot } from "./views.ts";
 
-const batchSchema = z.object({ leads: z.array(z.unknown()).min(1).max(1000) });
+/** The longest `Idempotency-Key` accepted (a longer one is refused, never cut). */
+const MAX_KEY_LENGTH = 200;
+const batchSchema = z.object({
+  leads: z.array(z.unknown()).min(1).max(1000),
+  idempotencyKeys: z
+    .array(z.string().min(1).max(MAX_KEY_LENGTH).nullable())
+    .max(1000)
+    .optional()
+    .describe(
+      "Optional: one Idempotency-Key per lead (null for none), same order and length as leads. A lead " +
+        "whose key this API key already used is not stored again: its result is the first lead's.",
+    ),
+});
+
+/**
+ * An Idempotency-Key as stored: scoped to the API key that sent it, so one source's key never
+ * returns another source's lead.
+ */
+export function scopedKey(apiKeyId: string, key: string): string {
+  return `${apiKeyId}:${key}`;
+}
+
+/** The request's `Idempotency-Key` header (undefined when absent or empty); 400 when too long. */
+export function idempotencyHeader(value: string | string[] | undefined): string | undefined {
+  const key = Array.isArray(value) ? value[0] : value;
+  if (key === undefined || key.length === 0) return undefined;
+  if (key.length > MAX_KEY_LENGTH) {
+    throw new AppError(
+      400,
+      "invalid_idempotency_key",
+      `the Idempotency-Key header is longer than ${MAX_KEY_LENGTH} characters`,
+    );
+  }
+  return key;
+}
 const leadListQuery = listQuery.extend({
   source: z.string().optional(),
   q: z.string().optional().describe("Text search in name, email and phone"),
@@ -21,8 +55,15 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags: ["leads"],
         summary: "Accept one lead",
         description:
-          "Stored durably before 201 is returned. A repeated Idempotency-Key returns the first result with 200.",
-        headers: { type: "object", properties: { "idempotency-key": { type: "string", maxLength: 200 } } },
+          "Stored durably before 201 is returned. A repeated Idempotency-Key from the same API key returns " +
+          "the first result with 200 (keys are scoped to the API key that sent them; longer than 200 " +
+          "characters: 400 invalid_idempotency_key). Bodies over 1 MB: 413 payload_too_large. A lead " +
+          "nested deeper than 32 levels inside attributes, or with a NUL character in any text or key, " +
+          "is 400 invalid_lead (details[].code too_deep / nul_character, with the path).",
+        headers: {
+          type: "object",
+          properties: { "idempotency-key": { type: "string", maxLength: MAX_KEY_LENGTH } },
+        },
         body: doc(leadInputSchema),
       },
     },
@@ -34,9 +75,8 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
           "the body is empty; send a JSON object with at least name and email or phone",
         );
       }
-      const key = req.headers["idempotency-key"];
-      const idempotencyKey = typeof key === "string" && key.length > 0 ? key.slice(0, 200) : undefined;
-      const result = await deps.ingest.accept(req.body, idempotencyKey);
+      const key = idempotencyHeader(req.headers["idempotency-key"]);
+      const result = await deps.ingest.accept(req.body, key && scopedKey(req.apiKeyId, key));
       return reply.code(result.created ? 201 : 200).send({
         id: result.id,
         ...(result.duplicateOf ? { duplicateOf: result.duplicateOf } : {}),
@@ -55,8 +95,21 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req) => {
-      const { leads } = parseInput(batchSchema, req.body);
-      const results = await deps.ingest.acceptMany(leads);
+      const { leads, idempotencyKeys } = parseInput(batchSchema, req.body);
+      if (idempotencyKeys && idempotencyKeys.length !== leads.length) {
+        throw new AppError(400, "invalid_request", "idempotencyKeys must have one entry per lead", [
+          {
+            path: ["idempotencyKeys"],
+            message: `expected ${leads.length} entries, got ${idempotencyKeys.length}`,
+          },
+        ]);
+      }
+      const keys = idempotencyKeys?.map((k) => (k === null ? undefined : scopedKey(req.apiKeyId, k)));
+      const results = await deps.ingest.acceptMany(leads, keys);
+      for (const r of results) {
+        if (!r.ok && r.cause !== undefined)
+          req.log.error({ err: r.cause, url: req.url }, "a lead could not be stored");
+      }
       return {
         accepted: results.filter((r) => r.ok).length,
         rejected: results.filter((r) => !r.ok).length,
@@ -66,6 +119,8 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
                 index,
                 ok: true,
                 id: r.result.id,
+                // Its idempotency key was used before: this is the first lead's result.
+                ...(r.result.created ? {} : { repeated: true }),
                 ...(r.result.duplicateOf ? { duplicateOf: r.result.duplicateOf } : {}),
                 deliveries: r.result.deliveries,
               }

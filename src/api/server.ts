@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
+import { MAX_LEAD_BYTES } from "../lead/lead.ts";
 import type { Scope } from "../store/keys-repo.ts";
 import { batchRoutes } from "./batches.ts";
 import { deliveryRoutes } from "./deliveries.ts";
@@ -22,7 +23,14 @@ import { opsRoutes } from "./ops.ts";
 import { statsRoutes } from "./stats.ts";
 import { signedRoutes } from "./signed.ts";
 
-export const BODY_LIMIT = 1024 * 1024;
+export const BODY_LIMIT = MAX_LEAD_BYTES;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The id of the API key that sent the request (set by the scope hook; `admin-token` for it). */
+    apiKeyId: string;
+  }
+}
 
 /**
  * The HTTP API. Every route is registered here, grouped by the scope it needs, so who may call
@@ -43,6 +51,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   // validation is off so there is exactly one source of truth.
   app.setValidatorCompiler(() => () => true);
   app.setErrorHandler(errorHandler);
+  app.decorateRequest("apiKeyId", "");
   // JSON only (CSV imports add their own parser): anything else is 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");
   app.setNotFoundHandler((req, reply) =>
@@ -69,9 +78,11 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   const requireScope = (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
     const header = req.headers.authorization;
     const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
-    const scopes = token ? await deps.keys.verify(token) : undefined;
-    if (!scopes)
+    const key = token ? await deps.keys.identify(token) : undefined;
+    if (!key)
       return sendError(reply, 401, "unauthorized", "send a valid API key: Authorization: Bearer <key>");
+    const { scopes } = key;
+    req.apiKeyId = key.id;
     if (!scopes.includes("admin") && !scopes.includes(scope)) {
       return sendError(reply, 403, "forbidden", `this API key lacks the "${scope}" scope this call needs`);
     }

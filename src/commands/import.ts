@@ -1,21 +1,25 @@
 import { createReadStream, createWriteStream, existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { stringify } from "csv-stringify";
-import { parseMapOptions, type RejectedRow, streamCsv } from "../lead/csv-import.ts";
+import { importIdentity, parseMapOptions, type RejectedRow, rowKey, streamCsv } from "../lead/csv-import.ts";
 import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
-export const IMPORT_HELP = `leadpush import FILE.csv [--map "Column=field"]… [--source NAME] [--batch 1000] [--url URL] [--key KEY]
+export const IMPORT_HELP = `leadpush import FILE.csv [--map "Column=field"]… [--source NAME] [--batch 1000] [--idempotency-key KEY] [--url URL] [--key KEY]
 
 Streams a CSV file (header row first) to a running leadpush in batches of --batch rows.
 Common headers are recognized (name, first_name, last name, email, mobile, mobile_number, phone, city,
 project_id, source, message, …); --map maps any other column to a lead field, to attributes.KEY, or
 to "-" to skip it. Unrecognized columns are kept under attributes. Rejected rows and their errors
-are written to FILE.rejected.csv.`;
+are written to FILE.rejected.csv.
+Every row is sent with an idempotency key (the import's identity — --idempotency-key, else the
+header line, --map and --source —, the row's line and a hash of its values): running the same
+import again, or again after it stopped, stores no row twice. A row over 1 MB stops the import.`;
 
 interface BatchAnswer {
   results: {
     index: number;
     ok: boolean;
+    repeated?: boolean;
     duplicateOf?: string;
     error?: { code: string; message: string; details?: { path: (string | number)[]; message: string }[] };
   }[];
@@ -31,6 +35,7 @@ export async function importCommand(argv: string[]): Promise<number> {
       source: { type: "string" },
       batch: { type: "string", default: "1000" },
       rejects: { type: "string" },
+      "idempotency-key": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -63,7 +68,12 @@ export async function importCommand(argv: string[]): Promise<number> {
     const detail = r.error.details?.map((d) => `${d.path.join(".") || "(lead)"}: ${d.message}`).join("; ");
     rejectsOut.write([r.row, r.error.code, detail || r.error.message, ...(r.raw ?? [])]);
   };
-  const counts = { rows: 0, accepted: 0, rejected: 0, duplicates: 0 };
+  const counts = { rows: 0, accepted: 0, repeated: 0, rejected: 0, duplicates: 0 };
+  let identity = "";
+  const onHeaders = (h: string[]) => {
+    headers = h;
+    identity = importIdentity({ key: values["idempotency-key"], headers: h, map, source: values.source });
+  };
   const started = Date.now();
   const tty = process.stderr.isTTY;
   let lastPrint = 0;
@@ -78,32 +88,31 @@ export async function importCommand(argv: string[]): Promise<number> {
     const line = `${bar} ${pct.toFixed(0).padStart(3)}%  ${counts.rows} rows  ${Math.round(counts.rows / secs)} rows/s  ✓ ${counts.accepted}  ✗ ${counts.rejected}  dup ${counts.duplicates}`;
     process.stderr.write(tty ? `\r${line}` : `${line}\n`);
   };
-  const { malformed } = await streamCsv(
-    input,
-    { map, batchSize, onHeaders: (h) => (headers = h) },
-    async (rows) => {
-      const leads = rows.map((r) =>
-        values.source && r.lead.source === undefined ? { ...r.lead, source: values.source } : r.lead,
-      );
-      const answer = await callApi<BatchAnswer>(target, "POST", "/v1/leads/batch", { leads });
-      counts.rows += rows.length;
-      for (const r of answer.results) {
-        if (r.ok) {
-          counts.accepted++;
-          if (r.duplicateOf) counts.duplicates++;
-        } else {
-          counts.rejected++;
-          const row = rows[r.index]!;
-          writeReject({
-            row: row.line,
-            error: r.error ?? { code: "rejected", message: "rejected" },
-            raw: row.raw,
-          });
-        }
+  const { malformed, complete } = await streamCsv(input, { map, batchSize, onHeaders }, async (rows) => {
+    const leads = rows.map((r) =>
+      values.source && r.lead.source === undefined ? { ...r.lead, source: values.source } : r.lead,
+    );
+    const idempotencyKeys = rows.map((r) => rowKey(identity, r));
+    const answer = await callApi<BatchAnswer>(target, "POST", "/v1/leads/batch", { leads, idempotencyKeys });
+    counts.rows += rows.length;
+    for (const r of answer.results) {
+      if (r.repeated) {
+        counts.repeated++;
+      } else if (r.ok) {
+        counts.accepted++;
+        if (r.duplicateOf) counts.duplicates++;
+      } else {
+        counts.rejected++;
+        const row = rows[r.index]!;
+        writeReject({
+          row: row.line,
+          error: r.error ?? { code: "rejected", message: "rejected" },
+          raw: row.raw,
+        });
       }
-      progress();
-    },
-  );
+    }
+    progress();
+  });
   for (const m of malformed) {
     counts.rejected++;
     writeReject(m);
@@ -113,8 +122,15 @@ export async function importCommand(argv: string[]): Promise<number> {
   if (rejectsOut) await new Promise<void>((resolve) => rejectsOut!.end(resolve));
   const secs = (Date.now() - started) / 1000;
   process.stdout.write(
-    `imported ${file}: ${counts.rows} rows in ${secs.toFixed(1)} s — ${counts.accepted} accepted (${counts.duplicates} duplicates), ${counts.rejected} rejected\n`,
+    `imported ${file}: ${counts.rows} rows in ${secs.toFixed(1)} s — ${counts.accepted} accepted (${counts.duplicates} duplicates), ${counts.rejected} rejected` +
+      (counts.repeated > 0 ? `, ${counts.repeated} already imported before` : "") +
+      "\n",
   );
   if (counts.rejected > 0) process.stdout.write(`rejected rows and their errors: ${rejectsPath}\n`);
-  return counts.rejected > 0 && counts.accepted === 0 ? 1 : 0;
+  if (!complete) {
+    const stop = malformed.at(-1);
+    process.stderr.write(`leadpush import: stopped at line ${stop?.row}: ${stop?.error.message}\n`);
+    return 1;
+  }
+  return counts.rejected > 0 && counts.accepted === 0 && counts.repeated === 0 ? 1 : 0;
 }

@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { parse } from "csv-parse";
 import type { ErrorDetail } from "../util/errors.ts";
+import { MAX_LEAD_BYTES } from "./lead.ts";
 
 /** Header names (normalized: lower case, letters and digits only) → canonical lead fields. */
 const KNOWN_HEADERS: Record<string, string> = {};
@@ -81,22 +83,69 @@ export interface RejectedRow {
   raw?: string[];
 }
 
+const digest = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
+
+/**
+ * What makes an import the same import when it is sent again: the `Idempotency-Key` it was sent
+ * with, else its header line together with the column mapping and source (a re-send with another
+ * mapping makes other leads, so it is another import).
+ */
+export function importIdentity(opts: {
+  key: string | undefined;
+  headers: string[];
+  map: Record<string, string>;
+  source: string | undefined;
+}): string {
+  if (opts.key !== undefined) return digest(`key\u0000${opts.key}`);
+  return digest(JSON.stringify(["header", opts.headers, opts.map, opts.source ?? null]));
+}
+
+/**
+ * A row's idempotency key: the import's identity, the row's line and a hash of its values. A
+ * re-sent or resumed import creates nothing twice; two equal rows in one file stay two rows.
+ */
+export function rowKey(identity: string, row: CsvRow): string {
+  return `csv:${identity}:${row.line}:${digest(JSON.stringify(row.raw))}`;
+}
+
 /**
  * Streams a CSV (header row first) and hands rows to `onBatch` in batches, awaiting each, so the
- * file is never held in memory whole (backpressure through the async iterator).
+ * file is never held in memory whole (backpressure through the async iterator). A row larger than
+ * a lead may be (`MAX_LEAD_BYTES`) or a CSV syntax error stops the parser: the rows before it are
+ * handed on, the row is reported in `malformed` and `complete` is false. An error of the input
+ * stream itself (too large, aborted) is thrown after the rows before it were handed on.
  */
 export async function streamCsv(
   input: Readable,
   opts: { map?: Record<string, string>; batchSize?: number; onHeaders?: (h: string[]) => void },
   onBatch: (rows: CsvRow[]) => Promise<void>,
-): Promise<{ rows: number; malformed: RejectedRow[] }> {
-  const parser = input.pipe(
-    parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true, trim: false }),
-  );
+): Promise<{ rows: number; malformed: RejectedRow[]; complete: boolean }> {
+  const parser = parse({
+    bom: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    info: true,
+    trim: false,
+    max_record_size: MAX_LEAD_BYTES,
+  });
+  let inputError: unknown;
+  input.on("error", (err) => {
+    inputError = err;
+    parser.destroy(err);
+  });
+  input.pipe(parser);
   let mapper: ((values: string[]) => Record<string, unknown>) | undefined;
   let batch: CsvRow[] = [];
   let rows = 0;
   const malformed: RejectedRow[] = [];
+  let handing = false; // an error while handing a batch on is the caller's, not the file's
+  const flush = async () => {
+    const rowsNow = batch;
+    batch = [];
+    handing = true;
+    await onBatch(rowsNow);
+    handing = false;
+  };
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       if (!mapper) {
@@ -106,24 +155,34 @@ export async function streamCsv(
       }
       rows++;
       batch.push({ line: item.info.lines, lead: mapper(item.record), raw: item.record });
-      if (batch.length >= (opts.batchSize ?? 500)) {
-        await onBatch(batch);
-        batch = [];
-      }
+      if (batch.length >= (opts.batchSize ?? 500)) await flush();
     }
   } catch (err) {
+    if (handing) throw err;
+    if (batch.length > 0) await flush();
+    if (inputError !== undefined) throw inputError;
     const e = err as { code?: string; message?: string; lines?: number };
+    const row = e.lines ?? rows + 2;
+    const stopped =
+      "the import stopped here: the rows before it were stored, and sending the file again skips them";
     malformed.push({
-      row: e.lines ?? rows + 1,
-      error: { code: "invalid_csv", message: e.message ?? String(err) },
+      row,
+      error:
+        e.code === "CSV_MAX_RECORD_SIZE"
+          ? {
+              code: "row_too_large",
+              message: `the row at line ${row} is larger than ${MAX_LEAD_BYTES / 1024 / 1024} MB (the limit of one lead); ${stopped}`,
+            }
+          : { code: "invalid_csv", message: `${e.message ?? String(err)}; ${stopped}` },
     });
+    return { rows, malformed, complete: false };
   }
-  if (batch.length > 0) await onBatch(batch);
-  if (!mapper && malformed.length === 0) {
+  if (batch.length > 0) await flush();
+  if (!mapper) {
     malformed.push({
       row: 1,
       error: { code: "invalid_csv", message: "the file is empty: expected a header row" },
     });
   }
-  return { rows, malformed };
+  return { rows, malformed, complete: true };
 }

@@ -17,7 +17,23 @@ export interface Handoff {
 }
 
 export type ItemResult =
-  { ok: true; result: IngestResult } | { ok: false; code: string; message: string; details: ErrorDetail[] };
+  | { ok: true; result: IngestResult }
+  | {
+      ok: false;
+      code: string;
+      message: string;
+      details: ErrorDetail[];
+      /** The store's error behind an `internal_error` (for the log, never for the caller). */
+      cause?: unknown;
+    };
+
+/** A lead of a group commit that could not be stored: only it gets the error. */
+interface Failed {
+  failed: true;
+  error: unknown;
+}
+type Written = IngestResult | Failed;
+const isFailed = (w: Written | undefined): w is Failed => w !== undefined && "failed" in w;
 
 interface Pending {
   item: NewLead;
@@ -29,6 +45,12 @@ interface Pending {
 const GROUP_COMMIT_LINGER_MS = 2;
 /** Leads waiting that end the wait at once. */
 const GROUP_COMMIT_MAX = 256;
+/**
+ * Transactions a failed group commit may spend isolating the lead(s) that made it fail (halves
+ * retried): one bad lead among 1 000 needs ~20. When the store itself is down every half fails,
+ * and this bounds the cost before all remaining leads get the error.
+ */
+const ISOLATION_BUDGET = 64;
 
 /**
  * The write path. Leads are validated and routed, then written with their deliveries by a group
@@ -76,22 +98,30 @@ export class Ingest {
     return this.#enqueue(await this.#route(parsed.lead, idempotencyKey));
   }
 
-  /** Many leads, one result each; valid ones are stored in one transaction. */
-  async acceptMany(bodies: unknown[]): Promise<ItemResult[]> {
+  /**
+   * Many leads, one result each; valid ones are stored in one transaction (a lead the store
+   * refuses gets `internal_error`, the others are stored). `keys[i]`: lead i's idempotency key.
+   */
+  async acceptMany(bodies: unknown[], keys?: readonly (string | undefined)[]): Promise<ItemResult[]> {
     const routed = await Promise.all(
-      bodies.map(async (b) => {
+      bodies.map(async (b, i) => {
         const parsed = parseLead(b, this.#region);
-        return parsed.ok ? { ok: true as const, item: await this.#route(parsed.lead, undefined) } : parsed;
+        return parsed.ok ? { ok: true as const, item: await this.#route(parsed.lead, keys?.[i]) } : parsed;
       }),
     );
     const items = routed.flatMap((r) => (r.ok ? [r.item] : []));
     const stored = items.length > 0 ? await this.#write(items) : [];
     let n = 0;
-    return routed.map((r): ItemResult =>
-      r.ok
-        ? { ok: true, result: stored[n++] as IngestResult }
-        : { ok: false, code: "invalid_lead", message: "the lead is not valid", details: r.details },
-    );
+    return routed.map((r): ItemResult => {
+      if (!r.ok)
+        return { ok: false, code: "invalid_lead", message: "the lead is not valid", details: r.details };
+      const w = stored[n++];
+      if (isFailed(w)) {
+        const message = "the lead could not be stored; the log has details";
+        return { ok: false, code: "internal_error", message, details: [], cause: w.error };
+      }
+      return { ok: true, result: w as IngestResult };
+    });
   }
 
   async #route(lead: Lead, idempotencyKey: string | undefined): Promise<NewLead> {
@@ -135,14 +165,20 @@ export class Ingest {
     this.#lastBatch = batch.length;
     this.#flushing = this.#write(batch.map((p) => p.item))
       .then(
-        (results) => batch.forEach((p, i) => p.resolve(results[i] as IngestResult)),
+        (results) =>
+          batch.forEach((p, i) => {
+            const w = results[i];
+            if (isFailed(w)) p.reject(w.error);
+            else p.resolve(w as IngestResult);
+          }),
         (err: unknown) => batch.forEach((p) => p.reject(err)),
       )
       .finally(() => (this.#flushing = undefined));
     await this.#flushing;
   }
 
-  async #write(items: NewLead[]): Promise<IngestResult[]> {
+  /** Never throws for a store error: a lead that could not be stored is `Failed`, alone. */
+  async #write(items: NewLead[]): Promise<Written[]> {
     // Hand-off: new deliveries the local worker has room for are leased to it in this transaction.
     const handoff = this.#handoff;
     const destinations = handoff ? await this.#destinations.resolved() : undefined;
@@ -159,18 +195,14 @@ export class Ingest {
         }
       });
     }
-    let results: IngestResult[];
-    try {
-      results = await insertLeads(this.#db, items, this.#now(), { windowMs: this.#duplicateWindowMs });
-    } catch (err) {
-      for (const r of reserved) handoff?.unreserve(r.destinationId);
-      throw err;
-    }
+    // A reservation whose lead failed (or was a repeat) is given back below, like any unstored row.
+    const results = await this.#store(items, { left: ISOLATION_BUDGET });
     for (const r of reserved) {
       const result = results[r.item];
-      const row = result?.created
-        ? result.handedOff?.find((h) => h.destinationId === r.destinationId)
-        : undefined;
+      const row =
+        result && !isFailed(result) && result.created
+          ? result.handedOff?.find((h) => h.destinationId === r.destinationId)
+          : undefined;
       const destination = destinations?.get(r.destinationId);
       if (!row || !destination) {
         handoff?.unreserve(r.destinationId);
@@ -193,7 +225,7 @@ export class Ingest {
     }
     let queued = 0;
     for (const r of results) {
-      if (!r.created) continue;
+      if (isFailed(r) || !r.created) continue;
       queued += r.deliveries.filter((d) => d.status === "pending").length - (r.handedOff?.length ?? 0);
       this.#events.emit("lead:accepted", { leadId: r.id, deliveries: r.deliveries.length });
     }
@@ -203,6 +235,23 @@ export class Ingest {
       this.#notifyOthers().catch(() => undefined);
     }
     return results;
+  }
+
+  /**
+   * One transaction for all the leads. When it fails, each half is written on its own (and so on
+   * down to single leads) so that only the lead(s) the store refuses get the error; the others are
+   * stored and answered as usual. `budget` bounds the transactions spent on that.
+   */
+  async #store(items: NewLead[], budget: { left: number }): Promise<Written[]> {
+    try {
+      return await insertLeads(this.#db, items, this.#now(), { windowMs: this.#duplicateWindowMs });
+    } catch (error) {
+      if (items.length === 1 || budget.left < 2) return items.map(() => ({ failed: true, error }));
+      budget.left -= 2;
+      const mid = items.length >> 1;
+      const first = await this.#store(items.slice(0, mid), budget);
+      return first.concat(await this.#store(items.slice(mid), budget));
+    }
   }
 
   /** Lets new deliveries go straight to this process's worker (see `Worker.reserve`). */

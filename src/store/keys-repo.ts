@@ -12,7 +12,7 @@ const hash = (token: string) => createHash("sha256").update(token).digest("hex")
 export class ApiKeys {
   readonly #db: Kysely<Database>;
   readonly #adminToken: string | undefined;
-  readonly #cache = new Map<string, { scopes: Scope[]; at: number }>();
+  readonly #cache = new Map<string, { id: string; scopes: Scope[]; at: number }>();
 
   constructor(db: Kysely<Database>, adminToken: string | undefined) {
     this.#db = db;
@@ -91,23 +91,33 @@ export class ApiKeys {
     return Number(res.numUpdatedRows) > 0;
   }
 
-  /** The scopes of a presented key, or undefined. Verified keys are remembered for 5 s. */
+  /** The scopes of a presented key, or undefined. */
   async verify(token: string): Promise<Scope[] | undefined> {
+    return (await this.identify(token))?.scopes;
+  }
+
+  /**
+   * The id and scopes of a presented key, or undefined. `LEADPUSH_ADMIN_TOKEN` has no row: its id
+   * is `admin-token`. Verified keys are remembered for 5 s.
+   */
+  async identify(token: string): Promise<{ id: string; scopes: Scope[] } | undefined> {
     if (this.#adminToken && token.length === this.#adminToken.length) {
-      if (timingSafeEqual(Buffer.from(token), Buffer.from(this.#adminToken))) return ["admin"];
+      if (timingSafeEqual(Buffer.from(token), Buffer.from(this.#adminToken))) {
+        return { id: "admin-token", scopes: ["admin"] };
+      }
     }
     const h = hash(token);
     const hit = this.#cache.get(h);
-    if (hit && Date.now() - hit.at < 5000) return hit.scopes;
+    if (hit && Date.now() - hit.at < 5000) return hit;
     const row = await this.#db
       .selectFrom("api_keys")
-      .select(["scopes", "revoked_at"])
+      .select(["id", "scopes", "revoked_at"])
       .where("hash", "=", h)
       .executeTakeFirst();
     if (!row || row.revoked_at !== null) return undefined;
     const scopes = row.scopes.split(",") as Scope[];
     if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(h, { scopes, at: Date.now() });
-    return scopes;
+    this.#cache.set(h, { id: row.id, scopes, at: Date.now() });
+    return { id: row.id, scopes };
   }
 }
