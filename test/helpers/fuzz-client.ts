@@ -162,7 +162,23 @@ export async function startChild(database: { url: string; dir: string }): Promis
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // A frozen child cannot notice that the test died: a watchdog kills it when this process is
+  // gone (a runner's SIGKILL included), and an exit hook when this process exits normally.
+  const watchdog = spawn(
+    "sh",
+    ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`],
+    { detached: true, stdio: "ignore" },
+  );
+  watchdog.unref();
+  const onExit = () => child.kill("SIGKILL");
+  process.once("exit", onExit);
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      process.off("exit", onExit);
+      watchdog.kill("SIGKILL");
+      resolve();
+    }),
+  );
   const kill = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGTERM");
