@@ -270,7 +270,7 @@ export const leadKinds: Record<string, Gen> = {
       case 4:
         return [{ req: lead(pad(MB + 1)), expect: [413] }];
       case 5:
-        return [{ req: lead(pad(rng.pick([2, 3]) * MB), { chunked: rng.chance(0.5) }), expect: [413] }];
+        return [{ req: lead(pad(rng.pick([2, 5]) * MB), { chunked: rng.chance(0.5) }), expect: [413] }];
       default: {
         const path = rng.pick(["/v1/leads/batch", "/v1/destinations", "/v1/deliveries/replay"]);
         return [{ req: { ...lead(pad(2 * MB)), path }, expect: [413] }];
