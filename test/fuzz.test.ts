@@ -14,8 +14,8 @@ import { BACKENDS, type Backend, freshDatabase } from "./helpers/harness.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
 const SKIP = new Set((process.env.FUZZ_SKIP ?? "").split(",").filter(Boolean));
-/** Cases per backend (a case is one to three requests); about 1 400 requests in all. */
-const CASES = 640;
+/** Cases per backend (a case is one to three requests): about 1 300 requests, 1 100 hostile. */
+const CASES = 680;
 const CONCURRENCY = 4;
 const SLOW_MS = 2000;
 const REQUEST_TIMEOUT_MS = 5000;
