@@ -45,6 +45,22 @@ describe("bounded JSONata evaluation", () => {
     assert.equal(await compileExpression('$pad("ab", 4)').evaluate({}), "ab  ");
   });
 
+  test("regular expressions: catastrophic backtracking ends quickly; unboundable patterns are refused", async () => {
+    const input = { name: `${"a".repeat(34)}!` };
+    // Without V8's linear-time fallback each of these takes tens of seconds (one native call that
+    // no JSONata limit can interrupt), also when the pattern is built at run time by $eval.
+    for (const src of ["$contains(name, /^(a+)+$/)", '$eval("$contains(name, /^(a|aa)+$/)")']) {
+      const t0 = performance.now();
+      assert.equal(await compileExpression(src).evaluate(input), false, src);
+      assert.ok(performance.now() - t0 < 2000, `${src} took ${performance.now() - t0} ms`);
+    }
+    for (const src of ["$contains(name, /(a+)+\\1$/)", "$match(name, /(?=a)a/)", "$match(name, /(?<!b)a/)"]) {
+      const err = await failure(compileExpression(src).evaluate(input));
+      assert.equal(err.code, "expression_regex_unsupported", src);
+    }
+    assert.equal(await compileExpression('$replace(name, /a+/, "b")').evaluate(input), "b!");
+  });
+
   test("JSONata's own errors are expression_error with its code", async () => {
     const err = await failure(compileExpression('$number("x")').evaluate({}));
     assert.equal(err.code, "expression_error");

@@ -1,4 +1,11 @@
+import { setFlagsFromString } from "node:v8";
 import jsonata from "jsonata";
+
+// A regular expression that backtracks catastrophically (`/^(a+)+$/` on 30 a's takes ~20 s) runs
+// inside one native call that no JSONata limit can interrupt. With this flag V8 moves a match that
+// backtracks too much to its linear-time engine; the patterns that engine cannot run
+// (backreferences, lookaround) are refused below instead.
+setFlagsFromString("--enable-experimental-regexp-engine-on-excessive-backtracks");
 
 /**
  * Wall time one evaluation may take. JSONata evaluates on microtasks only, so a runaway expression
@@ -26,7 +33,11 @@ export const EXPRESSION_MAX_DISTINCT = 10_000;
 export const EXPRESSION_MAX_RESULT_BYTES = 1024 * 1024;
 
 export type ExpressionErrorCode =
-  "expression_timeout" | "expression_too_deep" | "expression_too_large" | "expression_error";
+  | "expression_timeout"
+  | "expression_too_deep"
+  | "expression_too_large"
+  | "expression_regex_unsupported"
+  | "expression_error";
 
 /** An evaluation that failed: a limit was hit, or JSONata itself raised an error (`jsonataCode`). */
 export class ExpressionError extends Error {
@@ -44,7 +55,25 @@ export interface BoundedExpression {
   evaluate(input: unknown): Promise<unknown>;
 }
 
+/** Backreferences and lookaround: a linear-time engine cannot run them, so their time is unbounded. */
+const UNBOUNDED_REGEX = /\\[1-9]|\\k<|\(\?<?[=!]/;
+
+/** The regular expressions of JSONata expressions (literals, and those `$eval` builds). */
+class BoundedRegExp extends RegExp {
+  constructor(pattern: string | RegExp, flags?: string) {
+    const source = typeof pattern === "string" ? pattern : pattern.source;
+    if (UNBOUNDED_REGEX.test(source))
+      throw new ExpressionError(
+        "expression_regex_unsupported",
+        `regular expression /${source.slice(0, 80)}/ uses a backreference or lookaround, which cannot be bounded in time`,
+      );
+    super(pattern, flags);
+  }
+}
+
 const OPTIONS = {
+  // JSONata's type asks for RegExpConstructor (callable without `new`); it only ever uses `new`.
+  RegexEngine: BoundedRegExp as unknown as RegExpConstructor,
   timeout: EXPRESSION_TIMEOUT_MS,
   stack: EXPRESSION_MAX_DEPTH,
   sequence: EXPRESSION_MAX_SEQUENCE,
