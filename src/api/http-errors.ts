@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AppError } from "../util/errors.ts";
 
@@ -22,6 +23,24 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
     "Content-Length does not match the body",
   ],
 };
+
+/**
+ * A request Node's HTTP parser refuses before Fastify sees it (headers over 16 KB, a malformed
+ * request line): answered with our error shape, then the connection is closed.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed || !socket.writable) return;
+  const [status, reason, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large", "headers_too_large", "the request's headers exceed 16 KB"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout", "request_timeout", "the request was not received in time"]
+        : [400, "Bad Request", "bad_request", "the request is not valid HTTP"];
+  const body = JSON.stringify({ error: { code, message, details: [] } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 export function sendError(
   reply: FastifyReply,

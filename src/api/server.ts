@@ -7,7 +7,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from "fastify";
-import { MAX_LEAD_BYTES } from "../lead/lead.ts";
+import { checkLeadShape, MAX_LEAD_BYTES } from "../lead/lead.ts";
 import type { Scope } from "../store/keys-repo.ts";
 import { batchRoutes } from "./batches.ts";
 import { deliveryRoutes } from "./deliveries.ts";
@@ -15,7 +15,7 @@ import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { ejentoRoutes } from "./ejento.ts";
-import { errorHandler, sendError } from "./http-errors.ts";
+import { clientErrorHandler, errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
 import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
@@ -24,6 +24,9 @@ import { statsRoutes } from "./stats.ts";
 import { signedRoutes } from "./signed.ts";
 
 export const BODY_LIMIT = MAX_LEAD_BYTES;
+
+/** Routes whose bodies are leads: `parseLead` checks each one (and says which lead was bad). */
+const LEAD_ROUTES = new Set(["/v1/leads", "/v1/leads/batch"]);
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -45,6 +48,10 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
+    // Errors Fastify finds before routing (a path that is not valid percent-encoding) get our shape.
+    frameworkErrors: (err, _req, reply) =>
+      sendError(reply, 400, "invalid_url", `the request URL is not valid: ${err.message}`),
+    clientErrorHandler,
     ajv: { customOptions: { strict: false } },
   });
   // Input is validated by the zod schemas the routes document (parseInput); Fastify's own
@@ -54,6 +61,21 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.decorateRequest("apiKeyId", "");
   // JSON only (CSV imports add their own parser): anything else is 415 unsupported_media_type.
   app.removeContentTypeParser("text/plain");
+  // A NUL character in the path or the query: nothing of ours has one, and Postgres cannot compare
+  // text with it (an id or a filter value would turn into a 500).
+  app.addHook("onRequest", async (req, reply) => {
+    if (/%00/.test(req.url) || req.url.includes("\u0000"))
+      return sendError(reply, 400, "nul_character", "the URL may not contain the NUL character (%00)");
+  });
+  // Every JSON body gets a lead's bounds (no NUL, bounded nesting) before its route reads it; the
+  // lead routes check each lead themselves, so one bad lead of a batch fails only itself.
+  app.addHook("preValidation", async (req, reply) => {
+    if (req.body === null || typeof req.body !== "object" || LEAD_ROUTES.has(req.routeOptions.url ?? ""))
+      return;
+    const problems = checkLeadShape(req.body);
+    if (problems.length > 0)
+      return sendError(reply, 400, "invalid_request", "the request is not valid", problems);
+  });
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, 404, "not_found", `no route ${req.method} ${req.url.split("?")[0]}`),
   );
