@@ -80,6 +80,15 @@ describe("CSV import", () => {
     const empty = await t.api("POST", "/v1/imports", "", { headers: { "content-type": "text/csv" } });
     assert.equal(empty.body.rejected[0].error.code, "invalid_csv");
   });
+
+  test("POST /v1/imports: mixed CRLF and LF line endings, quoted fields, every row read", async () => {
+    const csv =
+      'name,email\r\nMixA,"mixa@imp.test"\nMixB,"mixb@imp.test"\r\n"Mix ""C""",mixc@imp.test\nMixD,mixd@imp.test\r\n';
+    const res = await t.api("POST", "/v1/imports", csv, { headers: { "content-type": "text/csv" } });
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.body.accepted, 4, res.text);
+    assert.equal(res.body.rejectedCount, 0, res.text);
+  });
 });
 
 // Rows are idempotent within an import, and a bad row is a rejected row (issue 12, item 6).

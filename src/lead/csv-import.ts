@@ -122,6 +122,9 @@ export async function streamCsv(
 ): Promise<{ rows: number; malformed: RejectedRow[]; complete: boolean }> {
   const parser = parse({
     bom: true,
+    // Files edited on more than one system mix line endings; csv-parse otherwise keeps the first
+    // one it meets, and a quoted field ended by the other fails every row after it.
+    record_delimiter: ["\r\n", "\n", "\r"],
     skip_empty_lines: true,
     relax_column_count: true,
     info: true,
