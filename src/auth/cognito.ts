@@ -4,6 +4,7 @@ import { type HttpResult, newRequest } from "../delivery/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainContext, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
+import type { AuthCode } from "../domain/codes.ts";
 
 const schema = z
   .object({
@@ -45,7 +46,7 @@ export function cognitoEndpoint(config: Pick<CognitoConfig, "endpoint" | "region
  * Cognito error types → stable codes. Everything not listed is `auth_rejected` (4xx) or
  * `auth_unreachable` (5xx, throttling: try again later).
  */
-const ERROR_CODES: Record<string, string> = {
+const ERROR_CODES: Record<string, AuthCode> = {
   NotAuthorizedException: "auth_rejected",
   UserNotFoundException: "auth_rejected",
   PasswordResetRequiredException: "auth_password_reset_required",

@@ -4,6 +4,7 @@ import { type HttpClient, type HttpFailure, newRequest } from "../delivery/http-
 import { applyBearer, bearerFields, expiresAtFrom, jwtHeader, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
+import type { AuthCode } from "../domain/codes.ts";
 
 const schema = z
   .object({
@@ -129,7 +130,7 @@ function session(config: OAuth2CodeConfig, ctx: ExchangeContext, step: string) {
 type Failure = Extract<ObtainResult, { ok: false }>;
 
 /** What a failed token request means; `refused` is the code for an answer that refuses (4xx). */
-function failure(err: unknown, lastStatus: number, refused: string, what: string): Failure {
+function failure(err: unknown, lastStatus: number, refused: AuthCode, what: string): Failure {
   if (err instanceof TransportError) return noAnswer("token endpoint", err.failure);
   const transient = lastStatus >= 500 || lastStatus === 429 || lastStatus === 408;
   if (err instanceof oauth.ResponseBodyError) {

@@ -10,6 +10,7 @@ import {
 } from "../../delivery/http-client.ts";
 import { authTarget, type ResolvedDestination } from "../../destinations/model.ts";
 import type { DestinationService } from "../../destinations/service.ts";
+import type { AuthCode } from "../../domain/codes.ts";
 import { AppError } from "../../util/errors.ts";
 import { createRedactor } from "../../util/redact.ts";
 import { sendWithAuth } from "../push.ts";
@@ -140,7 +141,7 @@ async function authed(
   const o = sent.outcome;
   const code = "code" in o ? o.code : "vendor_unavailable";
   const message = "message" in o ? o.message : "Ejento did not answer";
-  throw new AppError(502, code.startsWith("auth") ? code : "vendor_unavailable", message);
+  throw new AppError(502, code.startsWith("auth") ? (code as AuthCode) : "vendor_unavailable", message);
 }
 
 function expectOk(res: HttpResponse, what: string): unknown {
