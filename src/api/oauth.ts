@@ -12,7 +12,7 @@ import { AppError } from "../util/errors.ts";
 import { createRedactor } from "../util/redact.ts";
 import type { ApiDeps } from "./deps.ts";
 
-/** Where providers send the browser back: register this URL with the vendor (seed 000's "redirect_url"). */
+/** Where providers send the browser back: register it with the vendor (Eminence's "redirect_url"). */
 export function callbackUrl(publicUrl: string): string {
   return `${publicUrl}/v1/oauth/callback`;
 }

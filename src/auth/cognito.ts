@@ -16,13 +16,13 @@ const schema = z
       .default("us-east-1"),
     /** Overrides the regional endpoint (a VPC endpoint, cognito-local, a test double). */
     endpoint: z.url({ protocol: /^https?$/ }).optional(),
-    /** The app client id (seed 001: "ask us for the APP_CLIENT_ID"). */
+    /** The app client id (the 7targets API document: "ask us for the APP_CLIENT_ID"). */
     clientId: z.string().min(1),
     /** The app client's secret, when it has one: then every call carries SECRET_HASH. */
     clientSecret: z.string().min(1).optional(),
     username: z.string().min(1),
     password: z.string().min(1),
-    /** Which token the pushes carry: seed 001 uses the IdToken. */
+    /** Which token the pushes carry: the 7targets API document uses the IdToken. */
     token: z.enum(["IdToken", "AccessToken"]).default("IdToken"),
     ...bearerFields,
   })
@@ -154,8 +154,8 @@ function refreshUser(config: CognitoConfig, previous: Credential): string {
 }
 
 /**
- * Seed 001: AWS Cognito `InitiateAuth` with `USER_PASSWORD_AUTH` (the documented wire call: one
- * POST with `X-Amz-Target` and `application/x-amz-json-1.1`), `SECRET_HASH` for clients with a
+ * The 7targets API document: AWS Cognito `InitiateAuth` with `USER_PASSWORD_AUTH` (the documented wire call:
+ * one POST with `X-Amz-Target` and `application/x-amz-json-1.1`), `SECRET_HASH` for clients with a
  * secret; the IdToken (or AccessToken) as bearer. Before expiry the runtime calls `obtain` again
  * with the previous credential: `REFRESH_TOKEN_AUTH`, and a password login when that is refused.
  */

@@ -18,7 +18,7 @@ const schema = z
     clientSecret: z.string().min(1).optional(),
     /** Space-separated scopes asked for when connecting. */
     scope: z.string().min(1).default("openid email"),
-    /** The token pushes carry: `id_token` (seed 000) or e.g. `access_token`. */
+    /** The token pushes carry: `id_token` (the Eminence API document) or e.g. `access_token`. */
     tokenField: z.string().min(1).default("id_token"),
     /**
      * The OIDC issuer the ID token's `iss` must equal (Cognito:
@@ -224,7 +224,7 @@ export async function exchangeCode(
 }
 
 /**
- * Seed 000: OAuth 2.0 authorization code with PKCE against the Cognito hosted UI (or any
+ * The Eminence API document: OAuth 2.0 authorization code with PKCE against the Cognito hosted UI (or any
  * provider). An admin connects once in the browser (`/v1/destinations/:id/connect`); the runtime
  * keeps the tokens sealed and calls `obtain` before expiry to refresh them. Without a refresh
  * token, or when the provider refuses it, the destination needs a person: `needs_reconnect`.

@@ -157,7 +157,7 @@ export const DEMO_DESTINATIONS: DemoDestination[] = [
       options: { agentId: A.ejento.agentId },
       retry: FAST_RETRY,
     }),
-    // Seed 003: every user registers through the API first.
+    // The Ejento API document: every user registers through the API first.
     setup: async ({ app, destinationId, publicUrl }) => {
       const res = await fetch(`${publicUrl}/v1/destinations/${destinationId}/ejento/register`, {
         method: "POST",

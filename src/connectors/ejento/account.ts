@@ -16,8 +16,8 @@ import { createRedactor } from "../../util/redact.ts";
 import { sendWithAuth } from "../push.ts";
 
 /**
- * The Ejento account behind a destination, on the auth app (seed 003): register it (the only way
- * to create a user), list and update users. Logins go through the credential runtime (one cached
+ * The Ejento account behind a destination, on the auth app (the Ejento API document): register it (the only
+ * way to create a user), list and update users. Logins go through the credential runtime (one cached
  * login per destination, shared with deliveries); the users API gets the auth-app token.
  */
 export interface AccountDeps {
