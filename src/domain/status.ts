@@ -20,6 +20,11 @@ export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 export const FINAL_STATUSES = ["delivered", "failed"] as const satisfies readonly DeliveryStatus[];
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 
+/** Statuses that still have something to happen: every status that is not final. */
+export const OPEN_STATUSES: readonly Exclude<DeliveryStatus, FinalStatus>[] = DELIVERY_STATUSES.filter(
+  (s): s is Exclude<DeliveryStatus, FinalStatus> => !(FINAL_STATUSES as readonly string[]).includes(s),
+);
+
 /** What a new delivery starts as: due now, or waiting for its `after` destinations. */
 export type InitialStatus = Extract<DeliveryStatus, "pending" | "blocked">;
 
