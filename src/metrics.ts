@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Events } from "./events.ts";
+import { DELIVERY_STATUSES } from "./domain/status.ts";
 
 /** Prometheus metrics, fed from lifecycle events (the worker and API don't know about them). */
 export function createMetrics(
@@ -35,8 +36,7 @@ export function createMetrics(
     async collect() {
       const counts = await queueDepth().catch(() => ({}) as Record<string, number>);
       this.reset();
-      for (const s of ["pending", "retrying", "blocked", "awaiting", "delivered", "failed"])
-        this.set({ status: s }, counts[s] ?? 0);
+      for (const s of DELIVERY_STATUSES) this.set({ status: s }, counts[s] ?? 0);
     },
   });
   const destinationState = new Gauge({

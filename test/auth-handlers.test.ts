@@ -1,4 +1,5 @@
-// The seed-002 auth handlers end to end: leadpush (API + worker) pushing to the strict simulators.
+// The Housing lead-push document's auth handlers end to end: leadpush (API + worker) pushing to the strict
+// simulators.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -9,7 +10,7 @@ import { eventually, startApp, type TestApp } from "./helpers/harness.ts";
 import { createDestination, deliveryOf, postLead, SEED_002_MAPPING, waitStatus } from "./helpers/leads.ts";
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
-/** Seed 002's sample payload for a lead posted by `postLead`. */
+/** The Housing lead-push document's sample payload for a lead posted by `postLead`. */
 async function seedPayload(leadId: string) {
   const lead = (await t.api("GET", `/v1/leads/${leadId}`)).body as { email: string; phone: string };
   return { name: "Asha", email: lead.email, mobile_number: lead.phone, city: "Pune", project_id: "PRJ-7" };
@@ -92,7 +93,7 @@ void describe("each handler delivers with exactly the document's wire format", (
     assert.equal(d.attempts[0]!.exchanges[0]!.step, "auth:token");
   });
 
-  void test("oauth2 json (seed 002): password grant, Authorization: Bearer", async () => {
+  void test("oauth2 json (Housing lead-push document): password grant, Authorization: Bearer", async () => {
     sb.oauth2.reset();
     await createDestination(t, "oauth-json-1", { url: `${sb.url}/oauth2/leads`, auth: oauthJsonAuth() });
     const d = await waitStatus(t, await postLead(t, "oauth-json-1"), "delivered");

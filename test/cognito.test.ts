@@ -1,5 +1,5 @@
-// The `cognito` auth type and the `seventargets` connector (seed 001), over real HTTP against the
-// sandbox's Cognito InitiateAuth and 7targets simulators.
+// The `cognito` auth type and the `seventargets` connector (the 7targets API document), over real HTTP
+// against the sandbox's Cognito InitiateAuth and 7targets simulators.
 import assert from "node:assert/strict";
 import Fastify from "fastify";
 import { after, before, beforeEach, describe, test } from "node:test";

@@ -1,5 +1,5 @@
-// The `oauth2_code` auth type, the browser connect flow and the `eminence` connector (seed 000),
-// driven like a browser (redirects followed by hand) against the sandbox's Cognito hosted UI.
+// The `oauth2_code` auth type, the browser connect flow and the `eminence` connector (the Eminence API
+// document), driven like a browser (redirects followed by hand) against the sandbox's Cognito hosted UI.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { SANDBOX_ACCOUNTS } from "../src/sandbox/accounts.ts";

@@ -1,4 +1,5 @@
-// The seed-002 auth-client simulators, over real HTTP: happy paths, strict rejections, test controls.
+// The Housing lead-push document's auth-client simulators, over real HTTP: happy paths, strict rejections,
+// test controls.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import Fastify, { type FastifyInstance } from "fastify";

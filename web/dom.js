@@ -25,7 +25,7 @@ function append(el, children) {
   }
 }
 
-export const STATUSES = ["pending", "retrying", "awaiting", "blocked", "delivered", "failed"];
+export { STATUSES } from "./statuses.js";
 
 export const badge = (value, kind = value) => h("span", { class: `badge b-${kind}` }, value);
 

@@ -3,12 +3,13 @@ import { z } from "zod";
 import type { BatchesTable, BatchItemsTable } from "../store/schema.ts";
 import { notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
+import { BATCH_STATUSES } from "../domain/status.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
 const batchListQuery = listQuery.extend({
   destination: z.string().optional().describe("Destination id or name"),
-  status: z.enum(["submitting", "processing", "completed", "failed"]).optional(),
+  status: z.enum(BATCH_STATUSES).optional(),
 });
 
 export function batchView(

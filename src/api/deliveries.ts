@@ -5,17 +5,17 @@ import type { Database } from "../store/schema.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { deliveryView, loadDeliveries, snapshot } from "./views.ts";
+import { DELIVERY_STATUSES, REPLAYABLE_STATUSES } from "../domain/status.ts";
 
-const STATUSES = ["pending", "retrying", "awaiting", "blocked", "delivered", "failed"] as const;
 const deliveryListQuery = listQuery.extend({
-  status: z.enum(STATUSES).optional(),
+  status: z.enum(DELIVERY_STATUSES).optional(),
   destination: z.string().optional().describe("Destination id or name"),
   lead: z.string().optional(),
 });
 const replaySchema = z
   .object({
     destination: z.string().optional().describe("Destination id or name; all destinations when absent"),
-    status: z.array(z.enum(["failed", "retrying", "delivered"])).default(["failed"]),
+    status: z.array(z.enum(REPLAYABLE_STATUSES)).default(["failed"]),
     since: z.iso.datetime().optional().describe("Only deliveries created at or after this time"),
     until: z.iso.datetime().optional(),
   })
@@ -157,5 +157,3 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 }
-
-export { STATUSES as DELIVERY_STATUSES };

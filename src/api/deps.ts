@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { Config } from "../config.ts";
+import type { ApiErrorCode } from "../domain/codes.ts";
 import type { Transport } from "../delivery/http-client.ts";
 import type { BatchService } from "../delivery/batches.ts";
 import type { Worker } from "../delivery/worker.ts";
@@ -52,7 +53,7 @@ export function doc(schema: z.ZodType): Record<string, unknown> {
 export function parseInput<T extends z.ZodType>(
   schema: T,
   input: unknown,
-  code = "invalid_request",
+  code: ApiErrorCode = "invalid_request",
 ): z.infer<T> {
   if (input === undefined || input === null)
     throw new AppError(400, "empty_body", "the body is empty; send a JSON object");

@@ -17,7 +17,7 @@ const updateSchema = z
   .strict()
   .refine((b) => Object.keys(b).length > 0, "give at least one field to change");
 
-/** The Ejento account of an `ejento` destination (seed 003): register, list and update users. `admin`. */
+/** An `ejento` destination's Ejento account (Ejento API document): register, list, update users. `admin`. */
 export function ejentoRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const tags = ["ejento"];
   app.post(

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import type { ApiErrorCode, AppErrorCode } from "../domain/codes.ts";
 import { AppError } from "../util/errors.ts";
 
 /**
@@ -13,7 +14,7 @@ const DISCARD_MAX_BYTES = 16 * 1024 * 1024;
 const DISCARD_MAX_MS = 10_000;
 
 /** Fastify's own input errors, mapped to our stable codes (never a 5xx for bad input). */
-const FASTIFY_CODES: Record<string, [number, string, string]> = {
+const FASTIFY_CODES: Record<string, [number, ApiErrorCode, string]> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, "empty_body", "the body is empty; send a JSON object"],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, "unsupported_media_type", "send Content-Type: application/json"],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, "invalid_json", "the body is not valid JSON"],
@@ -45,7 +46,7 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
 export function sendError(
   reply: FastifyReply,
   status: number,
-  code: string,
+  code: AppErrorCode,
   message: string,
   details: unknown[] = [],
 ) {

@@ -6,12 +6,13 @@ import {
   STATE_LIFETIME_MS,
 } from "../auth/oauth2-code.ts";
 import type { HttpClient } from "../delivery/http-client.ts";
+import type { ApiErrorCode, AuthFailureCode } from "../domain/codes.ts";
 import type { DestinationView } from "../destinations/service.ts";
 import { AppError } from "../util/errors.ts";
 import { createRedactor } from "../util/redact.ts";
 import type { ApiDeps } from "./deps.ts";
 
-/** Where providers send the browser back: register this URL with the vendor (seed 000's "redirect_url"). */
+/** Where providers send the browser back: register it with the vendor (Eminence's "redirect_url"). */
 export function callbackUrl(publicUrl: string): string {
   return `${publicUrl}/v1/oauth/callback`;
 }
@@ -101,7 +102,7 @@ function page(reply: FastifyReply, status: number, title: string, body: string) 
     );
 }
 
-const MESSAGES: Record<string, string> = {
+const MESSAGES: Partial<Record<ConnectPageCode, string>> = {
   oauth_state_missing: "The link has no state parameter. Start again from leadpush's connect link.",
   oauth_state_unknown: "This sign-in was not started by this leadpush. Start again from the connect link.",
   oauth_state_used: "This sign-in link was already used. Start again from the connect link.",
@@ -110,7 +111,15 @@ const MESSAGES: Record<string, string> = {
   oauth_destination_changed: "The destination no longer uses oauth2_code authentication.",
 };
 
-function errorPage(reply: FastifyReply, status: number, code: string, message = MESSAGES[code] ?? code) {
+/** The connect page shows its own codes, or the handshake's. */
+type ConnectPageCode = Extract<ApiErrorCode, `oauth_${string}`> | AuthFailureCode;
+
+function errorPage(
+  reply: FastifyReply,
+  status: number,
+  code: ConnectPageCode,
+  message = MESSAGES[code] ?? code,
+) {
   return page(
     reply,
     status,

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { DELIVERY_STATUSES } from "./deliveries.ts";
+import { DELIVERY_STATUSES, type DeliveryStatus } from "../domain/status.ts";
 import { type ApiDeps, doc } from "./deps.ts";
 
-type Status = (typeof DELIVERY_STATUSES)[number];
+type Status = DeliveryStatus;
 type Counts = Record<Status, number>;
 
 const countsSchema = z

@@ -4,6 +4,7 @@ import { type HttpResult, newRequest } from "../delivery/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainContext, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
+import type { AuthCode } from "../domain/codes.ts";
 
 const schema = z
   .object({
@@ -15,13 +16,13 @@ const schema = z
       .default("us-east-1"),
     /** Overrides the regional endpoint (a VPC endpoint, cognito-local, a test double). */
     endpoint: z.url({ protocol: /^https?$/ }).optional(),
-    /** The app client id (seed 001: "ask us for the APP_CLIENT_ID"). */
+    /** The app client id (the 7targets API document: "ask us for the APP_CLIENT_ID"). */
     clientId: z.string().min(1),
     /** The app client's secret, when it has one: then every call carries SECRET_HASH. */
     clientSecret: z.string().min(1).optional(),
     username: z.string().min(1),
     password: z.string().min(1),
-    /** Which token the pushes carry: seed 001 uses the IdToken. */
+    /** Which token the pushes carry: the 7targets API document uses the IdToken. */
     token: z.enum(["IdToken", "AccessToken"]).default("IdToken"),
     ...bearerFields,
   })
@@ -45,7 +46,7 @@ export function cognitoEndpoint(config: Pick<CognitoConfig, "endpoint" | "region
  * Cognito error types → stable codes. Everything not listed is `auth_rejected` (4xx) or
  * `auth_unreachable` (5xx, throttling: try again later).
  */
-const ERROR_CODES: Record<string, string> = {
+const ERROR_CODES: Record<string, AuthCode> = {
   NotAuthorizedException: "auth_rejected",
   UserNotFoundException: "auth_rejected",
   PasswordResetRequiredException: "auth_password_reset_required",
@@ -153,8 +154,8 @@ function refreshUser(config: CognitoConfig, previous: Credential): string {
 }
 
 /**
- * Seed 001: AWS Cognito `InitiateAuth` with `USER_PASSWORD_AUTH` (the documented wire call: one
- * POST with `X-Amz-Target` and `application/x-amz-json-1.1`), `SECRET_HASH` for clients with a
+ * The 7targets API document: AWS Cognito `InitiateAuth` with `USER_PASSWORD_AUTH` (the documented wire call:
+ * one POST with `X-Amz-Target` and `application/x-amz-json-1.1`), `SECRET_HASH` for clients with a
  * secret; the IdToken (or AccessToken) as bearer. Before expiry the runtime calls `obtain` again
  * with the previous credential: `REFRESH_TOKEN_AUTH`, and a password login when that is refused.
  */

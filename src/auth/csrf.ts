@@ -24,8 +24,8 @@ function cookiePair(setCookie: string): string {
 }
 
 /**
- * Seed 002 "CSRF Request Handler" (the SAP Gateway handshake): GET `tokenUrl` with Basic and
- * `x-csrf-token: Fetch`, keep the `x-csrf-token` response header and every Set-Cookie; push with
+ * The Housing lead-push document's "CSRF Request Handler" (the SAP Gateway handshake): GET `tokenUrl` with
+ * Basic and `x-csrf-token: Fetch`, keep the `x-csrf-token` response header and every Set-Cookie; push with
  * Basic, the token, the cookies and `cache-control: no-cache`. A push answered 403 with
  * `x-csrf-token: Required` means the token (its session) went stale.
  */

@@ -4,7 +4,7 @@ import type { AuthStrategy, Credential, ObtainContext, ObtainResult } from "./st
 import { noAnswer } from "./token-response.ts";
 
 /**
- * The auth app's paths. The document (seed 003) names no paths; its users API has the shape of the
+ * The auth app's paths. The Ejento API document names no paths; its users API has the shape of the
  * FastAPI full-stack template, so register and login follow that template, and refresh is the
  * Ejento addition the document describes (POST with the auth-app token as bearer).
  */
@@ -17,7 +17,7 @@ export const EJENTO_AUTH_PATHS = {
 /** Where the two tokens are in the login / refresh answer. */
 export const EJENTO_TOKEN_FIELDS = { authApp: "access_token", ejento: "ejento_access_token" } as const;
 
-/** Seed 003: "access tokens expire after 2 days by default" (used when the answer has no expires_in). */
+/** The Ejento API document: "access tokens expire after 2 days by default" (when no expires_in is given). */
 const DEFAULT_LIFETIME_S = 2 * 24 * 3600;
 
 const path = z.string().regex(/^\/\S*$/, "a path starting with /");
@@ -52,7 +52,7 @@ export function authAppUrl(config: Pick<EjentoAuthConfig, "authBaseUrl">, p: str
 }
 
 /**
- * Seed 003: log in with email and password (form-encoded `username`/`password`, as the FastAPI
+ * The Ejento API document: log in with email and password (form-encoded `username`/`password`, as the FastAPI
  * template) and get two tokens: the auth-app token (refresh, users API) and the Ejento token (the
  * Ejento API). Ahead of expiry the runtime asks again with the previous credential: refresh with
  * the auth-app token; if that is refused, log in again.

@@ -20,11 +20,11 @@ const schema = z
 
 type KeyTokenConfig = z.infer<typeof schema>;
 
-/** Where seed 002 puts the token in the token endpoint's answer. */
+/** Where the Housing lead-push document puts the token in the token endpoint's answer. */
 export const USER_TOKEN_PATH = "UserAuthenticationResult.data.UserToken";
 
 /**
- * Seed 002 "Key Based Auth Handler": POST `{username, Password, Key}` (the document's
+ * The Housing lead-push document's "Key Based Auth Handler": POST `{username, Password, Key}` (the document's
  * capitalization) with the `APPLICATION_ID` header; the answer carries
  * `UserAuthenticationResult.data.UserToken`; push with `APPLICATION_ID` and `USER_TOKEN`.
  * Header names are sent lower-case (HTTP header names are case-insensitive).

@@ -3,7 +3,7 @@ import type { AuthStrategy } from "./strategy.ts";
 
 const schema = z.object({ type: z.literal("none") }).strict();
 
-/** Seed 002 "No Authentication Handler": a plain POST of the payload. */
+/** The Housing lead-push document's "No Authentication Handler": a plain POST of the payload. */
 export const noneAuth: AuthStrategy<z.infer<typeof schema>> = {
   type: "none",
   schema,

@@ -4,6 +4,7 @@ import { type HttpClient, type HttpFailure, newRequest } from "../delivery/http-
 import { applyBearer, bearerFields, expiresAtFrom, jwtHeader, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
+import type { AuthCode } from "../domain/codes.ts";
 
 const schema = z
   .object({
@@ -17,7 +18,7 @@ const schema = z
     clientSecret: z.string().min(1).optional(),
     /** Space-separated scopes asked for when connecting. */
     scope: z.string().min(1).default("openid email"),
-    /** The token pushes carry: `id_token` (seed 000) or e.g. `access_token`. */
+    /** The token pushes carry: `id_token` (the Eminence API document) or e.g. `access_token`. */
     tokenField: z.string().min(1).default("id_token"),
     /**
      * The OIDC issuer the ID token's `iss` must equal (Cognito:
@@ -129,7 +130,7 @@ function session(config: OAuth2CodeConfig, ctx: ExchangeContext, step: string) {
 type Failure = Extract<ObtainResult, { ok: false }>;
 
 /** What a failed token request means; `refused` is the code for an answer that refuses (4xx). */
-function failure(err: unknown, lastStatus: number, refused: string, what: string): Failure {
+function failure(err: unknown, lastStatus: number, refused: AuthCode, what: string): Failure {
   if (err instanceof TransportError) return noAnswer("token endpoint", err.failure);
   const transient = lastStatus >= 500 || lastStatus === 429 || lastStatus === 408;
   if (err instanceof oauth.ResponseBodyError) {
@@ -223,7 +224,7 @@ export async function exchangeCode(
 }
 
 /**
- * Seed 000: OAuth 2.0 authorization code with PKCE against the Cognito hosted UI (or any
+ * The Eminence API document: OAuth 2.0 authorization code with PKCE against the Cognito hosted UI (or any
  * provider). An admin connects once in the browser (`/v1/destinations/:id/connect`); the runtime
  * keeps the tokens sealed and calls `obtain` before expiry to refresh them. Without a refresh
  * token, or when the provider refuses it, the destination needs a person: `needs_reconnect`.

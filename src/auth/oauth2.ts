@@ -18,7 +18,7 @@ const schema = z
     password: z.string().optional(),
     /** Space-separated scopes, sent as `scope` when given. */
     scope: z.string().min(1).optional(),
-    /** `form`: RFC 6749 (`application/x-www-form-urlencoded`); `json`: the body seed 002 shows. */
+    /** `form`: RFC 6749 (`application/x-www-form-urlencoded`); `json`: the Housing lead-push document's. */
     bodyFormat: z.enum(["form", "json"]).default("form"),
     /** Client credentials in the body (`client_id`, `client_secret`) or as HTTP Basic (form only). */
     clientAuth: z.enum(["body", "basic"]).default("body"),
@@ -55,7 +55,8 @@ const formEncode = (s: string) => new URLSearchParams({ v: s }).toString().slice
 function grantParams(config: OAuth2Config): Record<string, string> {
   const grant = grantOf(config);
   const p: Record<string, string> = { grant_type: grant };
-  // Seed 002's JSON body carries username and password whatever the grant; RFC 6749 only for `password`.
+  // The Housing lead-push document's JSON body carries username and password whatever the grant; RFC 6749
+  // only for `password`.
   if (grant === "password" || config.bodyFormat === "json") {
     if (config.username !== undefined) p["username"] = config.username;
     if (config.password !== undefined) p["password"] = config.password;
@@ -102,7 +103,7 @@ async function tokenRequest(
 }
 
 /**
- * Seed 002 "OAuth2 Request Handler", and standard OAuth 2.0 (RFC 6749) `password` and
+ * The Housing lead-push document's "OAuth2 Request Handler", and standard OAuth 2.0 (RFC 6749) `password` and
  * `client_credentials` grants: POST the token request, push with `Authorization: Bearer <token>`.
  * When the server gave a refresh token, the next fetch uses it (grant_type=refresh_token) and falls
  * back to a full token request when the refresh is refused.

@@ -3,7 +3,7 @@ import { type HttpResponse, newRequest } from "../delivery/http-client.ts";
 import type { AuthStrategy, ObtainContext, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
 
-/** Seed 004: "The token will be valid for 24 hours" (used when the answer has no expires_in). */
+/** The Reworked API document: "The token will be valid for 24 hours" (when the answer has no expires_in). */
 const DEFAULT_LIFETIME_S = 24 * 3600;
 
 const schema = z
@@ -25,7 +25,7 @@ const schema = z
 export type ReworkedAuthConfig = z.infer<typeof schema>;
 
 /**
- * Seed 004: `user-authenticate` (email + password → `api_secret_key`; 403 on error), then
+ * The Reworked API document: `user-authenticate` (email + password → `api_secret_key`; 403 on error), then
  * `generate-token` (`api_key` + email → a token valid 24 h). The key is kept with the token
  * (sealed) so a renewal ahead of expiry needs only generate-token.
  */

@@ -2,6 +2,7 @@ import type { HttpClient, OutboundRequest } from "../delivery/http-client.ts";
 import type { Redactor } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { AuthStrategy, Credential } from "./strategy.ts";
+import type { AuthFailureCode } from "../domain/codes.ts";
 
 /** Where credentials are shared between workers: the store, sealed. */
 export interface CredentialStore {
@@ -11,7 +12,7 @@ export interface CredentialStore {
 }
 
 export type PrepareResult =
-  { ok: true } | { ok: false; code: string; message: string; needsReconnect?: boolean };
+  { ok: true } | { ok: false; code: AuthFailureCode; message: string; needsReconnect?: boolean };
 
 export interface AuthSession {
   /** Gets a credential (cached, shared, refreshed ahead of expiry, single flight) and applies it. */
@@ -224,7 +225,7 @@ export class CredentialRuntime {
  * credentials (a wrong password: repeated logins could lock the account, e.g. in Cognito) are
  * held a minute; an unreachable endpoint a few seconds. Editing the destination clears it.
  */
-export function failureHoldMs(code: string): number {
+export function failureHoldMs(code: AuthFailureCode): number {
   if (code === "auth_unreachable") return 5_000;
   if (code === "needs_reconnect") return 10_000;
   return 60_000;
@@ -236,4 +237,4 @@ function sameCredential(a: Credential, b: Credential): boolean {
 
 type PrepareResultWithCred =
   | { ok: true; credential: Credential }
-  | { ok: false; code: string; message: string; needsReconnect?: boolean };
+  | { ok: false; code: AuthFailureCode; message: string; needsReconnect?: boolean };

@@ -4,22 +4,25 @@ import type { AuthStrategy } from "./strategy.ts";
 const schema = z
   .object({
     type: z.literal("static_key"),
-    /** The key fields, e.g. seed 002's `{ "vendor": "…", "vendory_key": "…" }`. */
+    /** The key fields, e.g. the Housing lead-push document's `{ "vendor": "…", "vendory_key": "…" }`. */
     fields: z
       .record(z.string().min(1), z.string())
       .refine((f) => Object.keys(f).length > 0, "at least one field"),
     /**
-     * Fields sent the same way that are not secret (seed 002's `vendor`, the vendor's name): stored
-     * in plain, shown in API answers and left alone in the attempt log. In `fields`, every value is
-     * sealed and hidden wherever it appears — a vendor name there blanks each mention of it.
+     * Fields sent the same way that are not secret (the Housing lead-push document's `vendor`, the vendor's
+     * name): stored in plain, shown in API answers and left alone in the attempt log. In `fields`, every
+     * value is sealed and hidden wherever it appears — a vendor name there blanks each mention of it.
      */
     publicFields: z.record(z.string().min(1), z.string()).default({}),
-    /** Where the fields go: `body` (default: form-encoded with the lead, as seed 002), `header` or `query`. */
+    /**
+     * Where the fields go: `body` (default: form-encoded with the lead, as the Housing lead-push document
+     * shows), `header` or `query`.
+     */
     in: z.enum(["body", "header", "query"]).default("body"),
   })
   .strict();
 
-/** Seed 002 "Static Key Based Auth Handler": fixed key fields sent with every push. */
+/** The Housing lead-push document's "Static Key Based Auth Handler": fixed key fields sent on every push. */
 export const staticKeyAuth: AuthStrategy<z.infer<typeof schema>> = {
   type: "static_key",
   schema,

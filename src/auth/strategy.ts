@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { HttpClient, OutboundRequest } from "../delivery/http-client.ts";
+import type { AuthFailureCode } from "../domain/codes.ts";
 
 /** What a handshake produced: header/cookie/token values plus when they stop working. */
 export interface Credential {
@@ -16,7 +17,7 @@ export type ObtainResult =
   | {
       ok: false;
       /** Stable snake_case code, e.g. `auth_rejected`, `auth_unreachable`, `auth_bad_response`. */
-      code: string;
+      code: AuthFailureCode;
       message: string;
       /** The destination cannot proceed without a person (OAuth reconnect). Deliveries wait. */
       needsReconnect?: boolean;

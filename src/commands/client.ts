@@ -1,3 +1,4 @@
+import type { AppErrorCode } from "../domain/codes.ts";
 import { AppError } from "../util/errors.ts";
 
 /** How CLI commands reach a running leadpush: --url / LEADPUSH_URL and --key / LEADPUSH_API_KEY. */
@@ -46,7 +47,7 @@ export async function callApi<T = Record<string, unknown>>(
     );
   }
   const text = await res.text();
-  const json = text ? (JSON.parse(text) as { error?: { code: string; message: string } }) : {};
+  const json = text ? (JSON.parse(text) as { error?: { code: AppErrorCode; message: string } }) : {};
   if (!res.ok) {
     const e = json.error ?? { code: `http_${res.status}`, message: text.slice(0, 200) };
     const hint = res.status === 401 ? " (set --key or LEADPUSH_API_KEY to an API key)" : "";

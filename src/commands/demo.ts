@@ -5,6 +5,7 @@ import { createApp, type App } from "../app.ts";
 import { AUTH_STRATEGIES } from "../auth/registry.ts";
 import { loadConfig } from "../config.ts";
 import { CONNECTORS } from "../connectors/registry.ts";
+import { type DeliveryStatus, OPEN_STATUSES } from "../domain/status.ts";
 import { createLogger } from "../logger.ts";
 import { SANDBOX_ACCOUNTS as A } from "../sandbox/accounts.ts";
 import { type Sandbox, startSandbox } from "../sandbox/server.ts";
@@ -157,7 +158,7 @@ export const DEMO_DESTINATIONS: DemoDestination[] = [
       options: { agentId: A.ejento.agentId },
       retry: FAST_RETRY,
     }),
-    // Seed 003: every user registers through the API first.
+    // The Ejento API document: every user registers through the API first.
     setup: async ({ app, destinationId, publicUrl }) => {
       const res = await fetch(`${publicUrl}/v1/destinations/${destinationId}/ejento/register`, {
         method: "POST",
@@ -408,15 +409,20 @@ async function deliveryTable(app: App): Promise<{ rows: Row[]; done: boolean; de
   const list = [...by.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([destination, counts]) => ({ destination, counts }));
-  const open = list.some((r) =>
-    ["pending", "retrying", "awaiting", "blocked"].some((s) => (r.counts[s] ?? 0) > 0),
-  );
+  const open = list.some((r) => OPEN_STATUSES.some((s) => (r.counts[s] ?? 0) > 0));
   const failed = list.some((r) => (r.counts.failed ?? 0) > 0);
   return { rows: list, done: !open, delivered: !open && !failed && list.length > 0 };
 }
 
 function renderTable(rows: Row[]): string {
-  const cols = ["delivered", "pending", "retrying", "awaiting", "blocked", "failed"];
+  const cols: readonly DeliveryStatus[] = [
+    "delivered",
+    "pending",
+    "retrying",
+    "awaiting",
+    "blocked",
+    "failed",
+  ];
   return formatTable(
     ["DESTINATION", ...cols.map((c) => c.toUpperCase())],
     rows.map((r) => [r.destination, ...cols.map((c) => String(r.counts[c] ?? 0))]),

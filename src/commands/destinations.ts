@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import type { Exchange } from "../delivery/http-client.ts";
+import type { DeliveryStatus } from "../domain/status.ts";
 import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
 export const DESTINATIONS_HELP = `leadpush destinations list [--url URL] [--key KEY]
@@ -47,7 +48,7 @@ export async function destinationsCommand(argv: string[]): Promise<number> {
     const counts = await Promise.all(
       data.map(async (d) => {
         const per: Record<string, number> = {};
-        for (const s of ["delivered", "failed", "retrying", "pending"]) {
+        for (const s of ["delivered", "failed", "retrying", "pending"] satisfies DeliveryStatus[]) {
           const r = await callApi<{ data: unknown[]; nextCursor: string | null }>(
             target,
             "GET",

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { AppError } from "../util/errors.ts";
 import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
-const HELP = `leadpush ejento — the Ejento account of an "ejento" destination (seed 003)
+const HELP = `leadpush ejento — the Ejento account of an "ejento" destination (the Ejento API document)
 
   leadpush ejento register --destination NAME [--full-name "Jane Doe"]
       register the destination's email and password on the Ejento auth app

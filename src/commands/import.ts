@@ -1,6 +1,7 @@
 import { createReadStream, createWriteStream, existsSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { stringify } from "csv-stringify";
+import type { ApiErrorCode } from "../domain/codes.ts";
 import { importIdentity, parseMapOptions, type RejectedRow, rowKey, streamCsv } from "../lead/csv-import.ts";
 import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
@@ -21,7 +22,11 @@ interface BatchAnswer {
     ok: boolean;
     repeated?: boolean;
     duplicateOf?: string;
-    error?: { code: string; message: string; details?: { path: (string | number)[]; message: string }[] };
+    error?: {
+      code: ApiErrorCode;
+      message: string;
+      details?: { path: (string | number)[]; message: string }[];
+    };
   }[];
 }
 

@@ -3,6 +3,7 @@ import type { AuthSession } from "../auth/runtime.ts";
 import type { HttpClient, StreamResult } from "../delivery/http-client.ts";
 import type { Lead } from "../lead/lead.ts";
 import type { Mapping } from "./mapping.ts";
+import type { OutcomeCode } from "../domain/codes.ts";
 
 /**
  * Batching: a connector whose deliveries complete together and asynchronously (Reworked: one CSV
@@ -73,7 +74,7 @@ export interface BatchContext<C> {
 
 export type ItemResult =
   | { ok: true; enrichment?: Record<string, unknown>; result?: unknown }
-  | { ok: false; code: string; message: string };
+  | { ok: false; code: OutcomeCode; message: string };
 
 export type BatchStep =
   /** The vendor accepted the batch. */
@@ -83,6 +84,6 @@ export type BatchStep =
   /** Finished: a result per delivery id; deliveries left out fail with `missing_from_result`. */
   | { kind: "done"; vendorStatus: string; items: Map<string, ItemResult> }
   /** The batch failed as a whole: every delivery goes back to its retry schedule (a new batch next time). */
-  | { kind: "failed"; code: string; message: string; vendorStatus?: string }
+  | { kind: "failed"; code: OutcomeCode; message: string; vendorStatus?: string }
   /** A passing problem with this step (network, 5xx, auth handshake): the same step again later. */
-  | { kind: "retry"; code: string; message: string };
+  | { kind: "retry"; code: OutcomeCode; message: string };

@@ -4,6 +4,7 @@ import type { HttpClient, HttpResponse } from "../delivery/http-client.ts";
 import type { Lead } from "../lead/lead.ts";
 import type { Batching } from "./batching.ts";
 import type { Mapping } from "./mapping.ts";
+import type { OutcomeCode } from "../domain/codes.ts";
 
 /** How a delivery attempt ended. Expected failures are values, not exceptions. */
 export type Outcome =
@@ -17,10 +18,10 @@ export type Outcome =
       enrichment?: unknown;
       status?: number;
     }
-  | { kind: "retry"; code: string; message: string; status?: number; retryAfterMs?: number }
-  | { kind: "failed"; code: string; message: string; status?: number }
+  | { kind: "retry"; code: OutcomeCode; message: string; status?: number; retryAfterMs?: number }
+  | { kind: "failed"; code: OutcomeCode; message: string; status?: number }
   /** The destination needs a person (OAuth reconnect): wait without spending retries. */
-  | { kind: "blocked"; code: string; message: string }
+  | { kind: "blocked"; code: OutcomeCode; message: string }
   /**
    * Handed over for an asynchronous completion (a vendor batch, a callback): the delivery waits as
    * `awaiting`, is not claimed again, and is completed later by the connector's `batching`.

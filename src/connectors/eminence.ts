@@ -3,7 +3,7 @@ import { commonLeadFields, leadApiConnector, vendorId } from "./lead-api.ts";
 
 const optionsShape = z
   .object({
-    /** Sent as `source` (seed 000: optional, "Website" when absent). */
+    /** Sent as `source` (the Eminence API document: optional, "Website" when absent). */
     source: z.string().min(1).default("Website"),
     /** Absent: the vendor's default assistant. */
     assistantId: vendorId.optional(),
@@ -16,7 +16,7 @@ const optionsShape = z
 // Absent `options` is validated as `{}`, so a missing mandatory option is reported at its own path.
 const options = optionsShape.prefault({} as z.input<typeof optionsShape>);
 
-/** Seed 000: The Eminence Co, `POST /leads` with the id_token of the Cognito hosted-UI connect. */
+/** The Eminence Co (its API document): `POST /leads` with the id_token of the Cognito hosted-UI connect. */
 export const eminenceConnector = leadApiConnector({
   name: "eminence",
   vendor: "Eminence",

@@ -8,7 +8,7 @@ const schema = z
     /** Where leads are pushed. */
     url: z.url({ protocol: /^https?$/ }),
     method: z.enum(["POST", "PUT", "PATCH"]).default("POST"),
-    /** Body encoding. `static_key` auth with `in: body` switches to form, as seed 002 does. */
+    /** Body encoding. `static_key` auth with `in: body` switches to form (the Housing lead-push document). */
     contentType: z.enum(["json", "form"]).default("json"),
     /** Extra headers sent with every push (values are treated as secrets: redacted on read). */
     headers: z.record(z.string(), z.string()).default({}),

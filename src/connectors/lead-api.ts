@@ -4,8 +4,8 @@ import type { Connector } from "./connector.ts";
 import { classify, renderPayload, sendWithAuth } from "./push.ts";
 
 /**
- * The shape both Cognito-backed vendors of seeds 001 and 000 share: `POST /leads` with a bearer,
- * JSON lead fields, 201 with the created lead. A preset is data: defaults, options, the payload
+ * The shape both Cognito-backed vendors of the 7targets and Eminence API documents share: `POST /leads` with
+ * a bearer, JSON lead fields, 201 with the created lead. A preset is data: defaults, options, the payload
  * mapping, the fields the document marks mandatory and the answer's fields worth keeping.
  */
 export interface LeadApiPreset<O> {

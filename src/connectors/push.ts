@@ -1,4 +1,5 @@
 import type { HttpResponse, HttpResult, OutboundRequest } from "../delivery/http-client.ts";
+import type { OutcomeCode } from "../domain/codes.ts";
 import type { DeliveryContext, Outcome } from "./connector.ts";
 import { ExpressionFailure, type Mapping } from "./mapping.ts";
 
@@ -52,7 +53,7 @@ export function classify(res: HttpResponse): Outcome {
   return { kind: "failed", code: `http_${status}`, message, status };
 }
 
-export function transportFailure(error: { code: string; message: string }): Outcome {
+export function transportFailure(error: { code: OutcomeCode; message: string }): Outcome {
   if (error.code === "blocked_address") return { kind: "failed", code: error.code, message: error.message };
   return { kind: "retry", code: error.code, message: error.message };
 }

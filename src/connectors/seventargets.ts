@@ -3,13 +3,13 @@ import { commonLeadFields, leadApiConnector, vendorId } from "./lead-api.ts";
 
 const optionsShape = z
   .object({
-    /** Your assistant's id (mandatory in seed 001). */
+    /** Your assistant's id (mandatory in the 7targets API document). */
     assistantId: vendorId,
-    /** Lead type (mandatory in seed 001). */
+    /** Lead type (mandatory in the 7targets API document). */
     type: z.string().min(1).default("SALES"),
     /** A schedule id; absent: the vendor's default schedule. */
     scheduleId: vendorId.optional(),
-    /** One of the sources set up at 7targets (mandatory in seed 001); not the lead's own `source`. */
+    /** One of the sources set up at 7targets (mandatory in its API document); not the lead's own `source`. */
     source: z.string().min(1).default("Website"),
     /** Sent as `context` when the lead has none ("Assistant will write message using this"). */
     context: z.string().min(1).optional(),
@@ -18,7 +18,7 @@ const optionsShape = z
 // Absent `options` is validated as `{}`, so a missing mandatory option is reported at its own path.
 const options = optionsShape.prefault({} as z.input<typeof optionsShape>);
 
-/** Seed 001: 7targets AI Sales Assistant, `POST /leads` with the Cognito IdToken as bearer. */
+/** 7targets AI Sales Assistant (its API document): `POST /leads` with the Cognito IdToken as bearer. */
 export const sevenTargetsConnector = leadApiConnector({
   name: "seventargets",
   vendor: "7targets",

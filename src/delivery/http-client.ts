@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import { Agent, type Dispatcher, request } from "undici";
 import { hideTokenFields, type Redactor } from "../util/redact.ts";
 import { blockedHost, isPrivateAddress } from "./private-address.ts";
+import type { TransportCode } from "../domain/codes.ts";
 
 /** A request being built by a connector; auth strategies add to it before it is sent. */
 export interface OutboundRequest {
@@ -26,8 +27,7 @@ export interface HttpResponse {
 }
 
 export interface HttpFailure {
-  /** `timeout`, `network_error` or `blocked_address`. */
-  code: string;
+  code: TransportCode;
   message: string;
 }
 

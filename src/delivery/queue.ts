@@ -3,9 +3,7 @@ import type { Capabilities } from "../store/db.ts";
 import { insertRows } from "../store/insert-rows.ts";
 import type { Lead } from "../lead/lead.ts";
 import type { Database, DeliveriesTable } from "../store/schema.ts";
-
-/** Statuses after which nothing more happens to a delivery (unless retried by hand). */
-export const FINAL_STATUSES = ["delivered", "failed"] as const;
+import { type CompletedStatus, FINAL_STATUSES } from "../domain/status.ts";
 
 export type ClaimedRow = Pick<
   DeliveriesTable,
@@ -84,7 +82,7 @@ export interface Completion {
   owner: string;
   leadId: string;
   destinationId: string;
-  status: "delivered" | "retrying" | "failed" | "blocked" | "awaiting";
+  status: CompletedStatus;
   attempts: number;
   /** Null when nothing more is due (delivered, failed). */
   nextAttemptAt: number | null;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { parse } from "csv-parse";
+import type { AppErrorCode } from "../domain/codes.ts";
 import type { ErrorDetail } from "../util/errors.ts";
 import { MAX_LEAD_BYTES } from "./lead.ts";
 
@@ -79,7 +80,7 @@ export interface CsvRow {
 
 export interface RejectedRow {
   row: number;
-  error: { code: string; message: string; details?: ErrorDetail[] };
+  error: { code: AppErrorCode; message: string; details?: ErrorDetail[] };
   raw?: string[];
 }
 

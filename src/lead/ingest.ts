@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { ClaimedRow } from "../delivery/queue.ts";
+import type { ApiErrorCode } from "../domain/codes.ts";
 import type { ResolvedDestination } from "../destinations/model.ts";
 import type { DestinationService } from "../destinations/service.ts";
 import type { Events } from "../events.ts";
@@ -20,7 +21,7 @@ export type ItemResult =
   | { ok: true; result: IngestResult }
   | {
       ok: false;
-      code: string;
+      code: ApiErrorCode;
       message: string;
       details: ErrorDetail[];
       /** The store's error behind an `internal_error` (for the log, never for the caller). */

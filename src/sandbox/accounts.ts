@@ -17,7 +17,7 @@ export const SANDBOX_ACCOUNTS = {
     password: "oauth-pass-2291",
   },
   staticKey: { vendor: "housing", vendoryKey: "static-vendor-key-6612" },
-  /** Seed 001: the Cognito user pool behind 7targets (InitiateAuth at `<sandbox>/cognito/`). */
+  /** The 7targets API document's Cognito user pool (InitiateAuth at `<sandbox>/cognito/`). */
   cognito: {
     region: "us-east-1",
     userPoolId: "us-east-1_Sandbox01",
@@ -30,7 +30,7 @@ export const SANDBOX_ACCOUNTS = {
     password: "Sandbox-7t-pass-1",
     assistantId: 42,
   },
-  /** Seed 000: Eminence's Cognito hosted UI (`<sandbox>/hosted-ui/oauth2/authorize` and `/oauth2/token`). */
+  /** The Eminence document's Cognito hosted UI (`<sandbox>/hosted-ui/oauth2/authorize`, `/oauth2/token`). */
   eminence: {
     clientId: "eminence-sandbox-client",
     clientSecret: "eminence-client-secret-7719",

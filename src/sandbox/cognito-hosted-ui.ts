@@ -20,8 +20,8 @@ import {
 } from "./vendor-common.ts";
 
 /**
- * Cognito hosted UI / OAuth2 endpoints (seed 000): `GET /oauth2/authorize` (authorization code,
- * PKCE S256 required, exact redirect_uri), a login page when `autoLogin` is false, and
+ * Cognito hosted UI / OAuth2 endpoints (the Eminence API document): `GET /oauth2/authorize` (authorization
+ * code, PKCE S256 required, exact redirect_uri), a login page when `autoLogin` is false, and
  * `POST /oauth2/token` (form-encoded, HTTP Basic client authentication; authorization_code and
  * refresh_token grants). Errors: `{"error": "invalid_grant"}` 400, `invalid_client` 401.
  */

@@ -19,7 +19,7 @@ import {
 } from "./vendor-common.ts";
 
 /**
- * Cognito Identity Provider JSON wire API (seed 001): `POST /` with
+ * Cognito Identity Provider JSON wire API (the 7targets API document): `POST /` with
  * `X-Amz-Target: AWSCognitoIdentityProviderService.InitiateAuth` and
  * `Content-Type: application/x-amz-json-1.1`; flows USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH,
  * SECRET_HASH for clients with a secret, the NEW_PASSWORD_REQUIRED challenge, and Cognito's

@@ -1,6 +1,7 @@
-// Simulator of seed 002's "CSRF Request Handler" client: an SAP-Gateway-style service. GET /token with
-// HTTP Basic and `x-csrf-token: Fetch` returns the token in the `x-csrf-token` response header plus the
-// session cookies; POST /leads needs Basic, the token, the cookies, `cache-control: no-cache` and JSON.
+// Simulator of the Housing lead-push document's "CSRF Request Handler" client: an SAP-Gateway-style service.
+// GET /token with HTTP Basic and `x-csrf-token: Fetch` returns the token in the `x-csrf-token` response
+// header plus the session cookies; POST /leads needs Basic, the token, the cookies, `cache-control: no-cache`
+// and JSON.
 import type { FastifyInstance } from "fastify";
 import {
   header,

@@ -17,8 +17,8 @@ import {
 } from "./vendor-async-common.ts";
 
 /**
- * Ejento (seed 003): an auth app shaped like the FastAPI full-stack template (signup, form login,
- * users API) plus Ejento's own refresh call, and the Ejento API (chat threads, agent responses).
+ * Ejento (the Ejento API document): an auth app shaped like the FastAPI full-stack template (signup, form
+ * login, users API) plus Ejento's own refresh call, and the Ejento API (chat threads, agent responses).
  * Login returns two tokens: `access_token` (auth app: refresh, users API) and
  * `ejento_access_token` (Ejento API only). Each is rejected where the other belongs.
  */
@@ -33,7 +33,7 @@ export interface EjentoUserSeed {
 export interface EjentoSimulatorOptions {
   authPrefix?: string; // default "/ejento-auth"
   apiPrefix?: string; // default "/ejento"
-  /** Ejento token lifetime, default 2 days (seed 003); `expires_in` of login and refresh. */
+  /** Ejento token lifetime, default 2 days (the Ejento API document); `expires_in` of login and refresh. */
   tokenLifetimeSeconds?: number;
   /** Auth-app token lifetime, default 8 days (the FastAPI template's ACCESS_TOKEN_EXPIRE_MINUTES). */
   authTokenLifetimeSeconds?: number;

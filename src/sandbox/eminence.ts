@@ -2,8 +2,8 @@ import { pick } from "./vendor-common.ts";
 import { createLeadApiSimulator, type LeadApiOptions, type LeadApiSimulator } from "./seventargets.ts";
 
 /**
- * The Eminence Co API (seed 000): `POST /leads` with `Authorization: Bearer <id_token>` from the
- * Cognito hosted UI (authorization-code flow). Mandatory `name`, `email`; `source` defaults to
+ * The Eminence Co API (the Eminence API document): `POST /leads` with `Authorization: Bearer <id_token>` from
+ * the Cognito hosted UI (authorization-code flow). Mandatory `name`, `email`; `source` defaults to
  * `Website`, `scheduleId` and `assistantId` to defaults; 201 with `type: "SALES"`,
  * `state: "Cold"`, `subState: "Followup"`, `followup: 1`. Pass the hosted-UI simulator's `verifier`.
  */

@@ -1,5 +1,5 @@
-// Simulator of seed 002's "Key Based Auth Handler" client. POST /token with header APPLICATION_ID and the
-// JSON body {username, Password, Key} (exactly that case) returns
+// Simulator of the Housing lead-push document's "Key Based Auth Handler" client. POST /token with header
+// APPLICATION_ID and the JSON body {username, Password, Key} (exactly that case) returns
 // {"UserAuthenticationResult": {"data": {"UserToken": …}}}; POST /leads needs APPLICATION_ID and USER_TOKEN.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {

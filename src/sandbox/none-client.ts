@@ -1,4 +1,5 @@
-// Simulator of seed 002's "No Authentication Handler" client: POST /leads with the JSON payload.
+// Simulator of the Housing lead-push document's "No Authentication Handler" client: POST /leads with the
+// JSON payload.
 import type { FastifyInstance } from "fastify";
 import { makeSimulator, SimCore, type ControllableSimulator } from "./sim-common.ts";
 

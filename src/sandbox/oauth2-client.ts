@@ -1,7 +1,7 @@
-// Simulator of seed 002's "OAuth2 Request Handler" client. POST /token takes the document's JSON body
-// {username, password, client_id, client_secret, grant_type} or a standard RFC 6749 form body (client
-// auth in the body or HTTP Basic); grants password, client_credentials, refresh_token. Errors per RFC 6749
-// §5.2. POST /leads needs `Authorization: Bearer <access token>` (RFC 6750) and JSON.
+// Simulator of the Housing lead-push document's "OAuth2 Request Handler" client. POST /token takes the
+// document's JSON body {username, password, client_id, client_secret, grant_type} or a standard RFC 6749 form
+// body (client auth in the body or HTTP Basic); grants password, client_credentials, refresh_token. Errors
+// per RFC 6749 §5.2. POST /leads needs `Authorization: Bearer <access token>` (RFC 6750) and JSON.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   header,

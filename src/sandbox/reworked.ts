@@ -18,7 +18,7 @@ import {
 } from "./vendor-async-common.ts";
 
 /**
- * Reworked.ai (seed 004), base URL https://app.reworked.ai/bnd/api: user-authenticate →
+ * Reworked.ai (the Reworked API document), base URL https://app.reworked.ai/bnd/api: user-authenticate →
  * api_secret_key, generate-token → bearer token (24 h), process-leads (downloads `file_url` for
  * real, parses the CSV, processes it asynchronously, then POSTs `callback_url`), file-status.
  * The processed file is served at `GET <prefix>/files/<file_upload_identifier>.csv`.

@@ -28,8 +28,8 @@ export interface SandboxOptions {
   /** The public URL of the leadpush under test: the hosted UI accepts `${publicUrl}/v1/oauth/callback`. */
   publicUrl?: string;
   /**
-   * Redirect URIs the hosted UI (seed 000) accepts for the Eminence client, besides the one of
-   * `publicUrl`. Default (neither given): leadpush on localhost:8080 / 127.0.0.1:8080.
+   * Redirect URIs the hosted UI (the Eminence API document) accepts for the Eminence client, besides the one
+   * of `publicUrl`. Default (neither given): leadpush on localhost:8080 / 127.0.0.1:8080.
    */
   redirectUris?: readonly string[];
 }

@@ -15,7 +15,7 @@ import {
 } from "./vendor-common.ts";
 
 /**
- * 7targets AI Sales Assistant API (seed 001): `POST /leads` behind an API Gateway Cognito
+ * 7targets AI Sales Assistant API (the 7targets API document): `POST /leads` behind an API Gateway Cognito
  * authorizer. `Authorization: Bearer <IdToken>` (or `Authentication`, as the document writes it,
  * with `acceptHeader`); mandatory `name`, `type`, `source`, `email`, `assistantId`; 201 with the
  * lead, `state: "Cold"`, `subState: "Followup_1"`. Pass the Cognito simulator's `verifier`.

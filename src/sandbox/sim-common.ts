@@ -1,5 +1,5 @@
-// Shared pieces of the seed-002 auth-client simulators: random tokens, Basic parsing, cookies, recorded
-// state, test controls (`GET <prefix>/_state`, `POST <prefix>/_control`) and failure modes.
+// Shared pieces of the Housing lead-push document's auth-client simulators: random tokens, Basic parsing,
+// cookies, recorded state, test controls (`GET <prefix>/_state`, `POST <prefix>/_control`) and failure modes.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { parse as parseQuery } from "node:querystring";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";

@@ -1,6 +1,7 @@
-// Simulator of seed 002's "Static Key Based Auth Handler" client: POST /leads with a form-encoded body
-// carrying the lead fields plus `vendor` and `vendory_key` (the document's spelling). The `in: header` and
-// `in: query` variants of leadpush's static_key auth are served at /leads-header and /leads-query (JSON).
+// Simulator of the Housing lead-push document's "Static Key Based Auth Handler" client: POST /leads with a
+// form-encoded body carrying the lead fields plus `vendor` and `vendory_key` (the document's spelling). The
+// `in: header` and `in: query` variants of leadpush's static_key auth are served at /leads-header and
+// /leads-query (JSON).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   header,

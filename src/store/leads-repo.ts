@@ -5,6 +5,7 @@ import { newId } from "../util/ids.ts";
 import { type Candidate, CandidateIndex, defaultRule, loadCandidates, type PersonKey } from "./duplicates.ts";
 import { insertRows } from "./insert-rows.ts";
 import type { Database } from "./schema.ts";
+import type { InitialStatus } from "../domain/status.ts";
 
 export interface NewLead {
   lead: Lead;
@@ -16,7 +17,7 @@ export interface NewLead {
   targets: {
     destinationId: string;
     destinationName: string;
-    status: "pending" | "blocked";
+    status: InitialStatus;
     pushDuplicates: boolean;
     /** The destination's duplicate rule; absent: the default rule over the policy's window. */
     dedupe?: DedupeRule;

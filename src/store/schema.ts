@@ -1,4 +1,5 @@
 /** Row types of the database, for Kysely. Times are integer milliseconds since the epoch; JSON is text. */
+import type { BatchStatus, DeliveryStatus } from "../domain/status.ts";
 export interface ApiKeysTable {
   id: string;
   name: string;
@@ -44,7 +45,7 @@ export interface DeliveriesTable {
   id: string;
   lead_id: string;
   destination_id: string;
-  status: string;
+  status: DeliveryStatus;
   attempts: number;
   /** When the delivery may be claimed; null unless it is `pending` or `retrying` (the queue index). */
   next_attempt_at: number | null;
@@ -104,7 +105,7 @@ export interface BatchesTable {
   id: string;
   destination_id: string;
   /** `submitting` → `processing` → `completed` | `failed`. */
-  status: string;
+  status: BatchStatus;
   size: number;
   /** The vendor's id for the batch (Reworked's file_upload_identifier). */
   external_id: string | null;

@@ -1,3 +1,6 @@
+import type { z } from "zod";
+import type { AppErrorCode, DetailCode } from "../domain/codes.ts";
+
 /**
  * An error meant for the API caller: a stable snake_case `code`, an HTTP status and an actionable
  * message. `details` points at the offending input (`path` is a JSON path array).
@@ -5,14 +8,21 @@
 export interface ErrorDetail {
   path: (string | number)[];
   message: string;
-  code?: string;
+  /** Ours, or zod's when a schema refused the value. */
+  code?: DetailCode | z.core.$ZodIssue["code"];
 }
 
 export class AppError extends Error {
-  readonly code: string;
+  readonly code: AppErrorCode;
   readonly status: number;
   readonly details: ErrorDetail[];
-  constructor(status: number, code: string, message: string, details: ErrorDetail[] = [], cause?: unknown) {
+  constructor(
+    status: number,
+    code: AppErrorCode,
+    message: string,
+    details: ErrorDetail[] = [],
+    cause?: unknown,
+  ) {
     super(message, cause === undefined ? undefined : { cause });
     this.status = status;
     this.code = code;

@@ -5,7 +5,7 @@ import { eventually, type TestApp } from "./harness.ts";
 /** Fast retries for tests: six attempts within about a second. */
 export const FAST_RETRY = { delaysMs: [100, 100, 100, 200, 200], jitter: 0 };
 
-/** Seed 002's sample payload, as a mapping over the canonical lead. */
+/** The Housing lead-push document's sample payload, as a mapping over the canonical lead. */
 export const SEED_002_MAPPING = {
   name: "name",
   email: "email",

@@ -10,13 +10,14 @@ import {
 } from "../../delivery/http-client.ts";
 import { authTarget, type ResolvedDestination } from "../../destinations/model.ts";
 import type { DestinationService } from "../../destinations/service.ts";
+import type { AuthCode } from "../../domain/codes.ts";
 import { AppError } from "../../util/errors.ts";
 import { createRedactor } from "../../util/redact.ts";
 import { sendWithAuth } from "../push.ts";
 
 /**
- * The Ejento account behind a destination, on the auth app (seed 003): register it (the only way
- * to create a user), list and update users. Logins go through the credential runtime (one cached
+ * The Ejento account behind a destination, on the auth app (the Ejento API document): register it (the only
+ * way to create a user), list and update users. Logins go through the credential runtime (one cached
  * login per destination, shared with deliveries); the users API gets the auth-app token.
  */
 export interface AccountDeps {
@@ -140,7 +141,7 @@ async function authed(
   const o = sent.outcome;
   const code = "code" in o ? o.code : "vendor_unavailable";
   const message = "message" in o ? o.message : "Ejento did not answer";
-  throw new AppError(502, code.startsWith("auth") ? code : "vendor_unavailable", message);
+  throw new AppError(502, code.startsWith("auth") ? (code as AuthCode) : "vendor_unavailable", message);
 }
 
 function expectOk(res: HttpResponse, what: string): unknown {

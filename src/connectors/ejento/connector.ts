@@ -24,7 +24,7 @@ const schema = z
     baseUrl: httpUrl.default(EJENTO_BASE_URL),
     /** The auth app (register, login, refresh, users). */
     authBaseUrl: httpUrl.default(EJENTO_AUTH_BASE_URL),
-    /** The account's email and password (seed 003: "store them securely"): sealed at rest, write-only. */
+    /** The account's email and password (Ejento's document: "store them securely"): sealed, write-only. */
     email: z.string().trim().min(3).max(255),
     password: z.string().min(1).max(200),
     options: z
@@ -52,7 +52,7 @@ const schema = z
 export type EjentoConfig = z.infer<typeof schema>;
 
 /**
- * Seed 003, Ejento AI agents: each lead becomes a chat thread and an agent response with the
+ * Ejento AI agents (the Ejento API document): each lead becomes a chat thread and an agent response with the
  * thread's id as `chat_thread_id`. The agent's answer is kept on the delivery and in
  * `lead.enrichment[<destination>]`. A retry after the thread was created reuses it.
  */

@@ -221,8 +221,8 @@ function message(res: HttpResponse): string {
 }
 
 /**
- * Seed 004, Reworked.ai: asynchronous, file-based enrichment. A lead joins the destination's next
- * batch (`awaiting`); the batch service serves the batch as a CSV at a signed URL, calls
+ * Reworked.ai (the Reworked API document): asynchronous, file-based enrichment. A lead joins the
+ * destination's next batch (`awaiting`); the batch service serves the batch as a CSV at a signed URL, calls
  * process-leads, waits for the callback or polls file-status, reads the processed file and merges
  * its new columns into `lead.enrichment[<destination>]`. See docs/connectors-ejento-reworked.md.
  */
