@@ -65,7 +65,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   // text with it (an id or a filter value would turn into a 500).
   app.addHook("onRequest", async (req, reply) => {
     if (/%00/.test(req.url) || req.url.includes("\u0000"))
-      return sendError(reply, 400, "nul_character", "the URL may not contain the NUL character (%00)");
+      return sendError(reply, 400, "invalid_url", "the URL may not contain the NUL character (%00)", [
+        { path: [], code: "nul_character", message: "a NUL character (%00) in the path or the query" },
+      ]);
   });
   // Every JSON body gets a lead's bounds (no NUL, bounded nesting) before its route reads it; the
   // lead routes check each lead themselves, so one bad lead of a batch fails only itself.

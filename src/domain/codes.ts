@@ -9,6 +9,9 @@ type Meanings = Record<string, string>;
 export const API_ERROR_CODES = {
   invalid_request: "(400) the body or query does not fit the endpoint; `details` has the paths",
   bad_request: "(400) a malformed HTTP request (the message says what)",
+  invalid_url: "(400) a URL that is not valid percent-encoding, or has a NUL character (`%00`)",
+  headers_too_large: "(431) the request's headers are over 16 KB",
+  request_timeout: "(408) the request was not received in time",
   empty_body: "(400) the body is empty",
   invalid_json: "(400) the body is not valid JSON",
   invalid_content_length: "(400) `Content-Length` does not match the body",
@@ -58,6 +61,8 @@ export const DETAIL_CODES = {
   expression_too_deep: "a JSONata evaluation over its recursion depth",
   expression_too_large: "a JSONata expression or result over its size limit",
   expression_error: "a JSONata expression that does not compile or fails (its message says why)",
+  expression_regex_unsupported:
+    "a regular expression with a backreference or lookaround (its time cannot be bounded)",
 } as const satisfies Meanings;
 export type DetailCode = keyof typeof DETAIL_CODES;
 
