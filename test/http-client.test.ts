@@ -9,7 +9,7 @@ import {
   type OutboundRequest,
   recordingClient,
   redactRecorded,
-} from "../src/delivery/http-client.ts";
+} from "../src/http/http-client.ts";
 import { createRedactor } from "../src/util/redact.ts";
 
 // The push transport against a real server on 127.0.0.1: what a connector gets back for each kind

@@ -1,4 +1,4 @@
-import type { HttpResponse, HttpResult, OutboundRequest } from "../delivery/http-client.ts";
+import type { HttpResponse, HttpResult, OutboundRequest } from "../http/http-client.ts";
 import type { DeliveryContext, Outcome } from "./connector.ts";
 import { ExpressionFailure, type Mapping } from "./mapping.ts";
 

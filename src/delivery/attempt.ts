@@ -11,7 +11,7 @@ import {
   recordingClient,
   redactRecorded,
   type Transport,
-} from "./http-client.ts";
+} from "../http/http-client.ts";
 
 export interface AttemptInput {
   destination: ResolvedDestination;

@@ -23,7 +23,7 @@ import { newId } from "../util/ids.ts";
 import { createRedactor, type Redactor, redactValue } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
-import { type Exchange, recordingClient, redactRecorded, type Transport } from "./http-client.ts";
+import { type Exchange, recordingClient, redactRecorded, type Transport } from "../http/http-client.ts";
 import { batchCompletion } from "./batch-completion.ts";
 import { applyCompletions } from "./queue.ts";
 import type { DeliveryRuntime } from "./worker.ts";

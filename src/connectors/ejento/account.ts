@@ -7,7 +7,7 @@ import {
   type OutboundRequest,
   recordingClient,
   type Transport,
-} from "../../delivery/http-client.ts";
+} from "../../http/http-client.ts";
 import { authTarget, type ResolvedDestination } from "../../destinations/model.ts";
 import type { DestinationService } from "../../destinations/service.ts";
 import { AppError } from "../../util/errors.ts";
