@@ -5,9 +5,9 @@ import {
   type HttpResponse,
   newRequest,
   type OutboundRequest,
-  recordingClient,
   type Transport,
 } from "../../http/http-client.ts";
+import { recordingClient } from "../../http/recording.ts";
 import { authTarget, type ResolvedDestination } from "../../destinations/model.ts";
 import type { DestinationService } from "../../destinations/service.ts";
 import { AppError } from "../../util/errors.ts";
