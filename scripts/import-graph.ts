@@ -157,10 +157,10 @@ export function report(graph: Graph): { text: string; ok: boolean } {
   }
   for (const cycle of graph.cycles) {
     out.push(`CYCLE: ${cycle.join(" → ")}`);
-    for (let i = 0; i + 1 < cycle.length; i++) {
-      for (const site of graph.edges.get(cycle[i]!)?.get(cycle[i + 1]!) ?? []) {
-        out.push(`  ${site.file}:${site.line} imports ${site.target}`);
-      }
+    // The edge with the fewest imports is usually the one running back up: it comes first.
+    const steps = cycle.slice(1).map((to, i) => graph.edges.get(cycle[i]!)?.get(to) ?? []);
+    for (const sites of steps.sort((a, b) => a.length - b.length)) {
+      for (const site of sites) out.push(`  ${site.file}:${site.line} imports ${site.target}`);
     }
   }
   for (const long of graph.longFiles)
