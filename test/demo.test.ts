@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { test } from "node:test";
 import { freePort } from "./helpers/harness.ts";
-import { DEMO_DESTINATIONS, SAMPLE_LEADS } from "../src/commands/demo.ts";
+import { SAMPLE_LEADS } from "../src/commands/demo-leads.ts";
+import { DEMO_DESTINATIONS } from "../src/commands/demo.ts";
 
 const run = promisify(execFile);
 

@@ -2,14 +2,8 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import {
-  createTransport,
-  type Exchange,
-  newRequest,
-  type OutboundRequest,
-  recordingClient,
-  redactRecorded,
-} from "../src/delivery/http-client.ts";
+import { createTransport, type Exchange, newRequest, type OutboundRequest } from "../src/http/http-client.ts";
+import { recordingClient, redactRecorded } from "../src/http/recording.ts";
 import { createRedactor } from "../src/util/redact.ts";
 
 // The push transport against a real server on 127.0.0.1: what a connector gets back for each kind

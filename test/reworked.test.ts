@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { SANDBOX_ACCOUNTS } from "../src/sandbox/accounts.ts";
-import { reworkedEnrichment } from "../src/sandbox/reworked.ts";
+import { reworkedEnrichment } from "../src/sandbox/reworked-enrichment.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
 import {
   BACKENDS,

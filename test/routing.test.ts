@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { compileFilter } from "../src/connectors/mapping.ts";
-import { routeLead, type RoutableDestination } from "../src/lead/routing.ts";
+import { routeLead, type RoutableDestination } from "../src/ingest/routing.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
 import { BACKENDS, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 

@@ -1,7 +1,7 @@
 // What a token endpoint's answer means (pure functions of src/auth/token-response.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { httpResponse, type HttpResult } from "../src/delivery/http-client.ts";
+import { httpResponse, type HttpResult } from "../src/http/http-client.ts";
 import { excerpt, expiresAtFrom, stringAt, tokenResponse } from "../src/auth/token-response.ts";
 
 function answer(status: number, text: string, headers: Record<string, string> = {}): HttpResult {

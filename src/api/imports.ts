@@ -1,6 +1,6 @@
 import { Transform, type Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
-import { importIdentity, type RejectedRow, rowKey, streamCsv } from "../lead/csv-import.ts";
+import { importIdentity, type RejectedRow, rowKey, streamCsv } from "../ingest/csv-import.ts";
 import { AppError } from "../util/errors.ts";
 import { newId } from "../util/ids.ts";
 import type { ApiDeps } from "./deps.ts";

@@ -5,8 +5,8 @@ import {
   startAuthorization,
   STATE_LIFETIME_MS,
 } from "../auth/oauth2-code.ts";
-import type { HttpClient } from "../delivery/http-client.ts";
 import type { ApiErrorCode, AuthFailureCode } from "../domain/codes.ts";
+import type { HttpClient } from "../http/http-client.ts";
 import type { DestinationView } from "../destinations/service.ts";
 import { AppError } from "../util/errors.ts";
 import { createRedactor } from "../util/redact.ts";

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { Exchange } from "../delivery/http-client.ts";
+import type { Exchange } from "../http/http-client.ts";
 import type {
   AttemptsTable,
   Database,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { OutboundRequest } from "../delivery/http-client.ts";
+import type { OutboundRequest } from "../http/http-client.ts";
 import type { Credential } from "./strategy.ts";
 
 /**

@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import { z } from "zod";
-import { type HttpResult, newRequest } from "../delivery/http-client.ts";
+import { type HttpResult, newRequest } from "../http/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainContext, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";

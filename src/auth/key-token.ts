@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { newRequest } from "../delivery/http-client.ts";
+import { newRequest } from "../http/http-client.ts";
 import type { AuthStrategy } from "./strategy.ts";
 import { badResponse, stringAt, tokenResponse, ttlSecondsField } from "./token-response.ts";
 

@@ -1,6 +1,6 @@
 import * as oauth from "oauth4webapi";
 import { z } from "zod";
-import { type HttpClient, type HttpFailure, newRequest } from "../delivery/http-client.ts";
+import { type HttpClient, type HttpFailure, newRequest } from "../http/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtHeader, jwtPayload } from "./bearer.ts";
 import type { AuthStrategy, Credential, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { newRequest } from "../delivery/http-client.ts";
+import { newRequest } from "../http/http-client.ts";
 import type { AuthStrategy, ObtainContext, ObtainResult } from "./strategy.ts";
 import { badResponse, expiresAtFrom, stringAt, tokenResponse, ttlSecondsField } from "./token-response.ts";
 

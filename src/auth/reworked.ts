@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type HttpResponse, newRequest } from "../delivery/http-client.ts";
+import { type HttpResponse, newRequest } from "../http/http-client.ts";
 import type { AuthStrategy, ObtainContext, ObtainResult } from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
 

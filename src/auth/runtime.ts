@@ -1,4 +1,4 @@
-import type { HttpClient, OutboundRequest } from "../delivery/http-client.ts";
+import type { HttpClient, OutboundRequest } from "../http/http-client.ts";
 import type { Redactor } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { AuthStrategy, Credential } from "./strategy.ts";

@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import type { HttpClient, OutboundRequest } from "../delivery/http-client.ts";
 import type { AuthFailureCode } from "../domain/codes.ts";
+import type { HttpClient, OutboundRequest } from "../http/http-client.ts";
 
 /** What a handshake produced: header/cookie/token values plus when they stop working. */
 export interface Credential {

@@ -1,6 +1,6 @@
 // Shared by the token strategies: what a token endpoint's answer means, as an ObtainResult.
 import { z } from "zod";
-import type { HttpFailure, HttpResponse, HttpResult } from "../delivery/http-client.ts";
+import type { HttpFailure, HttpResponse, HttpResult } from "../http/http-client.ts";
 import type { ObtainResult } from "./strategy.ts";
 
 export type AuthFailure = Extract<ObtainResult, { ok: false }>;

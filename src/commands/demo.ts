@@ -9,6 +9,7 @@ import { type DeliveryStatus, OPEN_STATUSES } from "../domain/status.ts";
 import { createLogger } from "../logger.ts";
 import { SANDBOX_ACCOUNTS as A } from "../sandbox/accounts.ts";
 import { type Sandbox, startSandbox } from "../sandbox/server.ts";
+import { SAMPLE_LEADS } from "./demo-leads.ts";
 import { formatTable } from "./destinations.ts";
 
 export const DEMO_HELP = `leadpush demo [--once] [--port 8080] [--sandbox-port 8090] [--timeout 90]
@@ -200,59 +201,6 @@ export const DEMO_DESTINATIONS: DemoDestination[] = [
       },
       retry: FAST_RETRY,
     }),
-  },
-];
-
-export const SAMPLE_LEADS = [
-  {
-    name: "Asha",
-    lastName: "Rao",
-    email: "asha.rao@example.com",
-    mobile_number: "9123456780",
-    city: "Bengaluru",
-    project_id: "PRJ-1001",
-    source: "Website",
-    context: "2BHK near the metro, budget 80L",
-  },
-  {
-    name: "Vikram",
-    lastName: "Singh",
-    email: "vikram.singh@example.com",
-    phone: "+91 98200 11223",
-    city: "Mumbai",
-    projectId: "PRJ-2040",
-    source: "99acres",
-    context: "Looking for a sea-facing 3BHK",
-  },
-  {
-    name: "Meera",
-    lastName: "Iyer",
-    email: "meera.iyer@example.com",
-    mobile: "9840012345",
-    city: "Chennai",
-    project_id: "PRJ-3300",
-    source: "Housing.com",
-    additionalInformationLine: "Prefers a call after 6 pm",
-  },
-  {
-    name: "Rohan",
-    lastName: "Mehta",
-    email: "rohan.mehta@example.com",
-    phone: "9811122233",
-    city: "Gurugram",
-    projectId: "PRJ-1001",
-    source: "Facebook Lead Ad",
-    context: "Investor, ready to move",
-  },
-  {
-    name: "Priya",
-    lastName: "Nair",
-    email: "priya.nair@example.com",
-    phone: "9995566778",
-    city: "Kochi",
-    projectId: "PRJ-5150",
-    source: "Website",
-    context: "First home, needs a home loan",
   },
 ];
 

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
-import type { Exchange } from "../delivery/http-client.ts";
 import type { DeliveryStatus } from "../domain/status.ts";
+import type { Exchange } from "../http/http-client.ts";
 import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
 export const DESTINATIONS_HELP = `leadpush destinations list [--url URL] [--key KEY]

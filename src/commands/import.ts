@@ -2,7 +2,13 @@ import { createReadStream, createWriteStream, existsSync, statSync } from "node:
 import { parseArgs } from "node:util";
 import { stringify } from "csv-stringify";
 import type { ApiErrorCode } from "../domain/codes.ts";
-import { importIdentity, parseMapOptions, type RejectedRow, rowKey, streamCsv } from "../lead/csv-import.ts";
+import {
+  importIdentity,
+  parseMapOptions,
+  type RejectedRow,
+  rowKey,
+  streamCsv,
+} from "../ingest/csv-import.ts";
 import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
 
 export const IMPORT_HELP = `leadpush import FILE.csv [--map "Column=field"]… [--source NAME] [--batch 1000] [--idempotency-key KEY] [--url URL] [--key KEY]

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { AuthSession } from "../auth/runtime.ts";
-import type { HttpClient, StreamResult } from "../delivery/http-client.ts";
+import type { HttpClient, StreamResult } from "../http/http-client.ts";
 import type { Lead } from "../lead/lead.ts";
 import type { Mapping } from "./mapping.ts";
 import type { OutcomeCode } from "../domain/codes.ts";

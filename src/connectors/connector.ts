@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { AuthSession } from "../auth/runtime.ts";
-import type { HttpClient, HttpResponse } from "../delivery/http-client.ts";
+import type { HttpClient, HttpResponse } from "../http/http-client.ts";
 import type { Lead } from "../lead/lead.ts";
 import type { Batching } from "./batching.ts";
 import type { Mapping } from "./mapping.ts";

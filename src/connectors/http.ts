@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { newRequest } from "../delivery/http-client.ts";
+import { newRequest } from "../http/http-client.ts";
 import type { Connector } from "./connector.ts";
 import { classify, renderPayload, sendWithAuth } from "./push.ts";
 

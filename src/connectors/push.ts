@@ -1,5 +1,5 @@
-import type { HttpResponse, HttpResult, OutboundRequest } from "../delivery/http-client.ts";
 import type { OutcomeCode } from "../domain/codes.ts";
+import type { HttpResponse, HttpResult, OutboundRequest } from "../http/http-client.ts";
 import type { DeliveryContext, Outcome } from "./connector.ts";
 import { ExpressionFailure, type Mapping } from "./mapping.ts";
 

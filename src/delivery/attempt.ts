@@ -3,15 +3,8 @@ import type { DeliveryContext, Outcome } from "../connectors/connector.ts";
 import { authTarget, type ResolvedDestination } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
 import { createRedactor, type Redactor, redactValue } from "../util/redact.ts";
-import {
-  encodeBody,
-  type Exchange,
-  fullUrl,
-  type HttpClient,
-  recordingClient,
-  redactRecorded,
-  type Transport,
-} from "./http-client.ts";
+import { encodeBody, type Exchange, fullUrl, type HttpClient, type Transport } from "../http/http-client.ts";
+import { recordingClient, redactRecorded } from "../http/recording.ts";
 
 export interface AttemptInput {
   destination: ResolvedDestination;

@@ -3,7 +3,7 @@ import type { ResolvedDestination } from "../destinations/model.ts";
 import type { LoadedItem } from "../store/batches-repo.ts";
 import type { BatchesTable } from "../store/schema.ts";
 import { newId } from "../util/ids.ts";
-import type { Exchange } from "./http-client.ts";
+import type { Exchange } from "../http/http-client.ts";
 import type { Completion } from "./queue.ts";
 import { nextRetryDelay } from "./schedule.ts";
 

@@ -12,7 +12,7 @@ import type { Database } from "../store/schema.ts";
 import { wakeableDelay } from "../util/delay.ts";
 import { newId } from "../util/ids.ts";
 import { runAttempt } from "./attempt.ts";
-import type { Exchange, Transport } from "./http-client.ts";
+import type { Exchange, Transport } from "../http/http-client.ts";
 import {
   claimDue,
   type ClaimedRow,

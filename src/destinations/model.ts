@@ -8,6 +8,7 @@ import { compileFilter, compileMapping, type Filter, type Mapping } from "../con
 import { connector as findConnector, CONNECTORS } from "../connectors/registry.ts";
 import { AppError, type ErrorDetail } from "../util/errors.ts";
 import { REDACTED } from "../util/redact.ts";
+import type { DedupeRule } from "../store/duplicates.ts";
 
 /** Default delays between attempts: the first attempt is immediate, then 10 s, 1 min, 5 min, … 24 h. */
 export const DEFAULT_RETRY_DELAYS_MS = [10e3, 60e3, 300e3, 1800e3, 7200e3, 21600e3, 43200e3, 86400e3];
@@ -41,13 +42,6 @@ export const dedupeSchema = z.union([
 ]);
 
 export type DedupeSpec = z.infer<typeof dedupeSchema>;
-
-/** A destination's duplicate rule as ingest applies it (`windowMs` 0: off). */
-export interface DedupeRule {
-  fields: ("email" | "phone")[];
-  project: boolean;
-  windowMs: number;
-}
 
 /** The rule of a destination: its own `dedupe`, else the default over the global window. */
 export function dedupeRule(spec: DedupeSpec | undefined, defaultWindowMs: number): DedupeRule {

@@ -1,6 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Simulator } from "./simulator.ts";
+import { bodyProblem, missing, P, type Problem, publicUser, userFields, UUID_RE } from "./ejento-fastapi.ts";
+import type {
+  EjentoControl,
+  EjentoResponse,
+  EjentoSimulator,
+  EjentoSimulators,
+  EjentoState,
+  EjentoUser,
+} from "./ejento-state.ts";
 import type { JsonBody } from "./vendor-async-common.ts";
 import {
   TokenStore,
@@ -44,126 +52,6 @@ export interface EjentoSimulatorOptions {
   /** This email becomes a superuser on signup; otherwise the first registered user does. */
   superuserEmail?: string;
   now?: () => number;
-}
-export interface EjentoControl {
-  reset?: boolean;
-  expireTokens?: boolean; // every Ejento API token issued so far
-  expireAuthTokens?: boolean; // every auth-app token issued so far
-  revokeTokens?: boolean; // every token of both kinds
-  tokenLifetimeSeconds?: number;
-  authTokenLifetimeSeconds?: number;
-  agents?: Array<string | number>;
-  failNext?: number; // the next N Ejento API calls answer failStatus
-  failStatus?: number; // default 503
-}
-export interface EjentoUser {
-  id: string;
-  email: string;
-  password: string;
-  full_name: string | null;
-  is_active: boolean;
-  is_superuser: boolean;
-}
-export interface EjentoThread {
-  id: number;
-  agent_id: string | number;
-  title: string;
-  created_at: string;
-  user_id: string;
-}
-export interface EjentoResponse {
-  id: number;
-  chat_thread_id: number;
-  agent_id: string | number;
-  message: string;
-  response: string;
-  created_at: string;
-}
-type At = { at: string };
-export interface EjentoState {
-  users: EjentoUser[];
-  signups: Array<At & { email: string; status: number }>;
-  tokenRequests: Array<At & { kind: "login" | "refresh"; username: string | null; status: number }>;
-  userUpdates: Array<At & { userId: string; fields: string[]; status: number }>;
-  threads: EjentoThread[];
-  responses: EjentoResponse[];
-  rejected: Array<At & { app: "auth" | "api"; path: string; status: number; reason: string }>;
-  settings: {
-    tokenLifetimeSeconds: number;
-    authTokenLifetimeSeconds: number;
-    agents: string[];
-    failNext: number;
-    failStatus: number;
-  };
-}
-export interface EjentoSimulator extends Simulator {
-  readonly state: EjentoState;
-  control(c: EjentoControl): Record<string, unknown>;
-}
-export interface EjentoSimulators {
-  auth: EjentoSimulator;
-  api: EjentoSimulator;
-  simulators: [EjentoSimulator, EjentoSimulator];
-  readonly state: EjentoState;
-  control(c: EjentoControl): Record<string, unknown>;
-  reset(): void;
-}
-
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** One item of a FastAPI (pydantic v2) 422 `detail` list. */
-type Problem = { type: string; loc: Array<string | number>; msg: string; input: unknown };
-const P = (type: string, loc: Array<string | number>, msg: string, input: unknown = null): Problem => ({
-  type,
-  loc,
-  msg,
-  input,
-});
-const missing = (...loc: Array<string | number>): Problem => P("missing", loc, "Field required");
-const publicUser = (u: EjentoUser) => {
-  const { email, is_active, is_superuser, full_name, id } = u;
-  return { email, is_active, is_superuser, full_name, id };
-};
-
-/** FastAPI-like 422 items for a body that is not a JSON object. */
-function bodyProblem(reason: "content-type" | "invalid-json" | "not-object", raw: string): Problem[] {
-  if (reason === "invalid-json") return [P("json_invalid", ["body", 0], "JSON decode error", {})];
-  const msg = "Input should be a valid dictionary or object to extract fields from";
-  return [P("model_attributes_type", ["body"], msg, raw)];
-}
-
-/** Validates the user fields of signup (email + password required) or update (all optional). */
-function userFields(b: Record<string, unknown>, update: boolean) {
-  const problems: Problem[] = [];
-  const fields: Partial<EjentoUser> = {};
-  for (const [k, min, max] of [
-    ["email", 3, 255],
-    ["password", 8, 40],
-  ] as const) {
-    const v = b[k];
-    const loc = ["body", k];
-    if (v === undefined || v === null) {
-      if (!update) problems.push(missing(...loc));
-    } else if (typeof v !== "string")
-      problems.push(P("string_type", loc, "Input should be a valid string", v));
-    else if (k === "email" && !EMAIL_RE.test(v))
-      problems.push(P("value_error", loc, "value is not a valid email address", v));
-    else if (v.length < min)
-      problems.push(P("string_too_short", loc, `String should have at least ${min} characters`, v));
-    else if (v.length > max)
-      problems.push(P("string_too_long", loc, `String should have at most ${max} characters`, v));
-    else fields[k] = v;
-  }
-  if (b.full_name !== undefined && b.full_name !== null && typeof b.full_name !== "string")
-    problems.push(P("string_type", ["body", "full_name"], "Input should be a valid string", b.full_name));
-  else if (b.full_name !== undefined) fields.full_name = b.full_name;
-  for (const k of update ? (["is_active", "is_superuser"] as const) : []) {
-    const v = b[k];
-    if (v !== undefined && typeof v !== "boolean")
-      problems.push(P("bool_parsing", ["body", k], "Input should be a valid boolean", v));
-    else if (v !== undefined) fields[k] = v;
-  }
-  return { problems, fields };
 }
 
 /** A deterministic "agent answer": a short qualification summary naming the lead when found. */

@@ -2,7 +2,17 @@ import { randomUUID } from "node:crypto";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Simulator } from "./simulator.ts";
+import { ENRICHMENT_COLUMNS, lc, reworkedEnrichment } from "./reworked-enrichment.ts";
+import type {
+  ReworkedAccount,
+  ReworkedControl,
+  ReworkedJob,
+  ReworkedSettings,
+  ReworkedSimulator,
+  ReworkedSimulatorOptions,
+  ReworkedState,
+  ReworkedStatus,
+} from "./reworked-state.ts";
 import {
   PendingWork,
   TokenStore,
@@ -12,7 +22,6 @@ import {
   installRawBodyParser,
   isoNow,
   mountStateAndControl,
-  pick,
   publicBaseUrl,
   readJsonObject,
 } from "./vendor-async-common.ts";
@@ -24,84 +33,6 @@ import {
  * The processed file is served at `GET <prefix>/files/<file_upload_identifier>.csv`.
  */
 
-export type ReworkedStatus = "STARTED" | "PROCESSING" | "PROCESSED" | "FAILED";
-export type ReworkedCallbackMode = "none" | "once" | "twice";
-export interface ReworkedAccount {
-  email: string;
-  password: string;
-  /** The api_secret_key; derived from the email when omitted. */
-  apiKey?: string;
-}
-export interface ReworkedSettings {
-  tokenLifetimeSeconds: number; // default 86400
-  processingDelayMs: number; // default 300; PROCESSING at half of it, PROCESSED/FAILED at the end
-  callbackMode: ReworkedCallbackMode; // default "once"
-  failJobs: boolean; // every job ends FAILED
-  failNextJob: boolean; // the next job ends FAILED
-  dropFraction: number; // 0..1 of rows (chosen by a hash of the email) left out of the result
-  dropEmails: string[]; // emails left out of the result
-  publicBaseUrl: string | null; // overrides Host + protocol + prefix for processed_file_url
-  downloadTimeoutMs: number; // default 10000
-  callbackTimeoutMs: number; // default 10000
-}
-export interface ReworkedSimulatorOptions extends Partial<Omit<ReworkedSettings, "publicBaseUrl">> {
-  prefix?: string; // default "/reworked"
-  /** Default: one account demo@reworked.test / reworked-demo. */
-  accounts?: ReworkedAccount[];
-  publicBaseUrl?: string;
-  now?: () => number;
-}
-export type ReworkedControl = Partial<ReworkedSettings> & {
-  reset?: boolean;
-  expireTokens?: boolean;
-  revokeTokens?: boolean;
-};
-export interface ReworkedJob {
-  file_upload_identifier: string;
-  email: string;
-  file_url: string;
-  callback_url: string;
-  status: ReworkedStatus;
-  history: Array<{ status: ReworkedStatus; at: string }>;
-  columns: string[];
-  rows: Array<Record<string, string>>;
-  willFail: boolean;
-  processed_file_url: string | null;
-  output: Array<Record<string, string>> | null;
-  dropped: string[];
-}
-type At = { at: string };
-export interface ReworkedState {
-  accounts: Array<Required<ReworkedAccount>>;
-  authRequests: Array<At & { email: string | null; status: number }>;
-  tokenRequests: Array<At & { email: string | null; status: number }>;
-  jobs: ReworkedJob[];
-  downloads: Array<At & { url: string; status: number | null; bytes: number; error?: string }>;
-  callbacks: Array<
-    At & { url: string; body: Record<string, unknown>; status: number | null; error?: string }
-  >;
-  statusRequests: Array<
-    At & { file_upload_identifier: string | null; status: number; jobStatus?: ReworkedStatus }
-  >;
-  fileRequests: Array<At & { file: string; status: number }>;
-  rejected: Array<At & { path: string; status: number; reason: string }>;
-  settings: ReworkedSettings;
-}
-export interface ReworkedSimulator extends Simulator {
-  readonly state: ReworkedState;
-  control(c: ReworkedControl): Record<string, unknown>;
-  /** Stops pending timers and callbacks (also done by reset and by the Fastify server's close). */
-  close(): void;
-}
-
-export const ENRICHMENT_COLUMNS = ["company", "job_title", "linkedin_url", "lead_score"] as const;
-const FREE_MAIL = new Set(
-  "gmail.com yahoo.com hotmail.com outlook.com icloud.com aol.com proton.me".split(" "),
-);
-const TITLES =
-  "Head of Sales|Marketing Manager|Chief Executive Officer|Operations Director|Founder|Procurement Lead".split(
-    "|",
-  );
 const STATUS_MSG: Record<ReworkedStatus, string> = {
   STARTED: "File processing started",
   PROCESSING: "File is being processed",
@@ -110,38 +41,6 @@ const STATUS_MSG: Record<ReworkedStatus, string> = {
 };
 const derivedKey = (email: string): string =>
   `rwk_${hash32(`k1:${email}`).toString(16)}${hash32(`k2:${email}`).toString(16)}`;
-const lc = (s: string): string => s.trim().toLowerCase();
-
-/** The enrichment columns for one row, derived only from its email and name. */
-export function reworkedEnrichment(
-  row: Record<string, string>,
-): Record<(typeof ENRICHMENT_COLUMNS)[number], string> {
-  const get = (k: string): string =>
-    Object.entries(row)
-      .find(([c]) => lc(c) === k)?.[1]
-      ?.trim() ?? "";
-  const email = lc(get("email"));
-  if (!email) return { company: "", job_title: "", linkedin_url: "", lead_score: "" };
-  const name =
-    get("full_name") || get("name") || [get("first_name"), get("last_name")].filter(Boolean).join(" ");
-  const domain = email.split("@")[1] ?? "";
-  const label = domain.split(".")[0] ?? "";
-  const company =
-    FREE_MAIL.has(domain) || !label
-      ? pick(["Independent", "Freelance Consulting", "Self-employed"], email)
-      : `${label.charAt(0).toUpperCase()}${label.slice(1)}${pick([" Inc", " LLC", " Group", " Ltd"], email)}`;
-  const slug = (name || email.split("@")[0] || "lead")
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+|-+$/g, "");
-  return {
-    company,
-    job_title: pick(TITLES, `title:${email}`),
-    linkedin_url: `https://www.linkedin.com/in/${slug}-${(hash32(`li:${email}`) % 0xffff).toString(16)}`,
-    lead_score: String(hash32(`score:${email}`) % 101),
-  };
-}
-
 const DEFAULTS: ReworkedSettings = {
   tokenLifetimeSeconds: 86400,
   processingDelayMs: 300,

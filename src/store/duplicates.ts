@@ -1,6 +1,12 @@
 import { CompiledQuery, PostgresAdapter, type Transaction } from "kysely";
-import type { DedupeRule } from "../destinations/model.ts";
 import type { Database } from "./schema.ts";
+
+/** A destination's duplicate rule as ingest applies it (parsed from its config in `destinations/model.ts`) (`windowMs` 0: off). */
+export interface DedupeRule {
+  fields: ("email" | "phone")[];
+  project: boolean;
+  windowMs: number;
+}
 
 /** What a lead is compared by: its person fields and its project (null: no project). */
 export interface PersonKey {

@@ -1,8 +1,14 @@
 import type { Kysely, Transaction } from "kysely";
-import type { DedupeRule } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
 import { newId } from "../util/ids.ts";
-import { type Candidate, CandidateIndex, defaultRule, loadCandidates, type PersonKey } from "./duplicates.ts";
+import {
+  type Candidate,
+  CandidateIndex,
+  type DedupeRule,
+  defaultRule,
+  loadCandidates,
+  type PersonKey,
+} from "./duplicates.ts";
 import { insertRows } from "./insert-rows.ts";
 import type { Database } from "./schema.ts";
 import type { InitialStatus } from "../domain/status.ts";

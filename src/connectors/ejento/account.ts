@@ -5,9 +5,9 @@ import {
   type HttpResponse,
   newRequest,
   type OutboundRequest,
-  recordingClient,
   type Transport,
-} from "../../delivery/http-client.ts";
+} from "../../http/http-client.ts";
+import { recordingClient } from "../../http/recording.ts";
 import { authTarget, type ResolvedDestination } from "../../destinations/model.ts";
 import type { DestinationService } from "../../destinations/service.ts";
 import type { AuthCode } from "../../domain/codes.ts";

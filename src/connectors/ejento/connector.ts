@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { EJENTO_AUTH_PATHS, EJENTO_TOKEN_FIELDS, type EjentoAuthConfig } from "../../auth/ejento.ts";
-import { newRequest } from "../../delivery/http-client.ts";
+import { newRequest } from "../../http/http-client.ts";
 import type { Connector, Outcome } from "../connector.ts";
 import { classify, sendWithAuth } from "../push.ts";
 import { renderTemplate } from "../template.ts";

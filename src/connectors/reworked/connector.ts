@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type ReworkedAuthConfig, reworkedUrl } from "../../auth/reworked.ts";
-import { newRequest, type HttpResponse, type OutboundRequest } from "../../delivery/http-client.ts";
+import { newRequest, type HttpResponse, type OutboundRequest } from "../../http/http-client.ts";
 import type { BatchContext, BatchPolicy, BatchStep, Batching } from "../batching.ts";
 import type { Connector } from "../connector.ts";
 import { sendWithAuth, transportFailure } from "../push.ts";

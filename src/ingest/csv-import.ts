@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import { parse } from "csv-parse";
 import type { AppErrorCode } from "../domain/codes.ts";
 import type { ErrorDetail } from "../util/errors.ts";
-import { MAX_LEAD_BYTES } from "./lead.ts";
+import { MAX_LEAD_BYTES } from "../lead/lead.ts";
 
 /** Header names (normalized: lower case, letters and digits only) → canonical lead fields. */
 const KNOWN_HEADERS: Record<string, string> = {};

@@ -7,7 +7,7 @@ import type { Events } from "../events.ts";
 import { insertLeads, type IngestResult, type NewLead } from "../store/leads-repo.ts";
 import type { Database } from "../store/schema.ts";
 import { AppError, type ErrorDetail } from "../util/errors.ts";
-import { type Lead, parseLead } from "./lead.ts";
+import { type Lead, parseLead } from "../lead/lead.ts";
 import { routeLead } from "./routing.ts";
 
 /** The local worker's side of the hand-off (implemented by `Worker`). */

@@ -1,4 +1,5 @@
-import { dedupeRule, type DedupeRule, type ResolvedDestination } from "../destinations/model.ts";
+import { dedupeRule, type ResolvedDestination } from "../destinations/model.ts";
+import type { DedupeRule } from "../store/duplicates.ts";
 import type { NewLead, RoutingDecision } from "../store/leads-repo.ts";
 
 /** What routing reads of a destination. */
