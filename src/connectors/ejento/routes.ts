@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { listUsers, registerAccount, updateUser } from "../connectors/ejento/account.ts";
-import { type ApiDeps, doc, parseInput } from "./deps.ts";
+import type { ConnectorRouteDeps } from "../connector.ts";
+import { listUsers, registerAccount, updateUser } from "./account.ts";
 
 const registerSchema = z
   .object({ fullName: z.string().max(255).optional().describe("The user's full name on Ejento") })
@@ -18,7 +18,8 @@ const updateSchema = z
   .refine((b) => Object.keys(b).length > 0, "give at least one field to change");
 
 /** The Ejento account of an `ejento` destination (seed 003): register, list and update users. `admin`. */
-export function ejentoRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function ejentoRoutes(app: FastifyInstance, deps: ConnectorRouteDeps): void {
+  const { doc, parseInput } = deps;
   const tags = ["ejento"];
   app.post(
     "/v1/destinations/:id/ejento/register",
