@@ -294,8 +294,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).then(
+/** Runs a command line and sets the exit code: what the entry points (this file, bin/leadpush.js) do. */
+export function run(argv: string[]): void {
+  main(argv).then(
     (code) => {
       if (code >= 0) process.exitCode = code;
     },
@@ -305,3 +306,6 @@ if (import.meta.main) {
     },
   );
 }
+
+// Imported (bin/leadpush.js, a test), it runs nothing by itself.
+if (import.meta.main) run(process.argv.slice(2));

@@ -2,6 +2,7 @@
 // flow and a connector with its own admin route and CLI command, both defined and registered here,
 // at run time, and used end to end against a real server (SQLite and Postgres).
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -309,4 +310,14 @@ for (const backend of BACKENDS) {
 test("a taken type or name is refused: a registration never replaces a plug-in", () => {
   assert.throws(() => registerAuthStrategy(ticketAuth), /already registered/);
   assert.throws(() => registerConnector({ ...echoConnector }), /already registered/);
+});
+
+test("bin/leadpush.js (the installed command) runs the CLI, connector commands included", async () => {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ["bin/leadpush.js", "--help"], { timeout: 30_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    ),
+  );
+  assert.match(out, /^leadpush — a self-hosted lead push gateway/);
+  assert.match(out, /\n {2}ejento register\|users\|update-user --destination NAME\n/);
 });
