@@ -1,3 +1,5 @@
 #!/usr/bin/env node
 // Entry point for `npx leadpush` / a global install: runs the TypeScript CLI by type stripping (Node 24+).
-import "../src/cli.ts";
+import { run } from "../src/cli.ts";
+
+run(process.argv.slice(2));

@@ -2,11 +2,12 @@
 import { parseArgs } from "node:util";
 import { AppError } from "./util/errors.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import type { CommandApi, ConnectorCommand } from "./connectors/connector.ts";
 import type { Scope } from "./store/keys-repo.ts";
 // Everything else is imported by the command that needs it: `leadpush import` streaming a million
 // rows should not carry the server (Fastify, the database drivers, every connector) in memory.
 
-const HELP = `leadpush — a self-hosted lead push gateway
+const HELP_COMMANDS = `leadpush — a self-hosted lead push gateway
 
 Usage: leadpush <command> [options]
 
@@ -22,11 +23,9 @@ Commands
   import FILE.csv       stream a CSV file of leads to a running leadpush (progress, rejects file)
   destinations list     destinations with their state and delivery counts
   destinations test NAME [--send]
-                        dry run: auth handshake + the request that would be sent (redacted)
-  ejento register|users|update-user --destination NAME
-                        the Ejento account of an ejento destination (on a running server)
+                        dry run: auth handshake + the request that would be sent (redacted)`;
 
-Commands that talk to a running leadpush take --url (LEADPUSH_URL, default http://localhost:8080)
+const HELP_END = `Commands that talk to a running leadpush take --url (LEADPUSH_URL, default http://localhost:8080)
 and --key (LEADPUSH_API_KEY).
 
 Environment: PORT, HOST, DATABASE_URL (file:PATH | sqlite:PATH | postgres://…), LEADPUSH_SECRET_KEY,
@@ -240,16 +239,40 @@ const COMMANDS: Record<string, Handler> = {
   import: async (argv) => (await import("./commands/import.ts")).importCommand(argv),
   destinations: async (argv) => (await import("./commands/destinations.ts")).destinationsCommand(argv),
   demo: async (argv) => (await import("./commands/demo.ts")).demoCommand(argv),
-  ejento: async (argv) => (await import("./commands/ejento.ts")).ejentoCommand(argv),
 };
 
-async function main(argv: string[]): Promise<number> {
+/** Commands connectors add (their registry entry's `commands`). Loads every connector: only when asked. */
+async function connectorCommands(): Promise<ConnectorCommand[]> {
+  const { CONNECTORS } = await import("./connectors/registry.ts");
+  return Object.values(CONNECTORS).flatMap((c) => c.commands ?? []);
+}
+
+async function commandApi(): Promise<CommandApi> {
+  const { callApi, SERVER_OPTIONS, serverTarget } = await import("./commands/client.ts");
+  return {
+    serverOptions: SERVER_OPTIONS,
+    server(values) {
+      const target = serverTarget(values);
+      return { url: target.url, call: (method, path, body) => callApi(target, method, path, body) };
+    },
+  };
+}
+
+async function handlerOf(cmd: string): Promise<Handler | undefined> {
+  if (Object.hasOwn(COMMANDS, cmd)) return COMMANDS[cmd];
+  const command = (await connectorCommands()).find((c) => c.name === cmd);
+  return command && (async (argv) => command.run(argv, await commandApi()));
+}
+
+/** Runs one command line (without `node` and the script); the exit code, or -1 for a server left running. */
+export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
-    process.stdout.write(HELP + "\n");
+    const usages = (await connectorCommands()).map((c) => c.usage + "\n").join("");
+    process.stdout.write(`${HELP_COMMANDS}\n${usages}\n${HELP_END}\n`);
     return 0;
   }
-  const handler = COMMANDS[cmd];
+  const handler = await handlerOf(cmd);
   if (!handler) return fail(`unknown command "${cmd}"`, "run 'leadpush --help' for the list of commands");
   try {
     return await handler(rest);
@@ -271,12 +294,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`leadpush: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+/** Runs a command line and sets the exit code: what the entry points (this file, bin/leadpush.js) do. */
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`leadpush: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+// Imported (bin/leadpush.js, a test), it runs nothing by itself.
+if (import.meta.main) run(process.argv.slice(2));

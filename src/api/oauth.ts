@@ -1,11 +1,6 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
-import {
-  exchangeCode,
-  type OAuth2CodeConfig,
-  startAuthorization,
-  STATE_LIFETIME_MS,
-} from "../auth/oauth2-code.ts";
 import type { ApiErrorCode, AuthFailureCode } from "../domain/codes.ts";
+import { AUTH_STRATEGIES, authStrategy } from "../auth/registry.ts";
 import type { HttpClient } from "../http/http-client.ts";
 import type { DestinationView } from "../destinations/service.ts";
 import { AppError } from "../util/errors.ts";
@@ -17,10 +12,10 @@ export function callbackUrl(publicUrl: string): string {
   return `${publicUrl}/v1/oauth/callback`;
 }
 
-/** `oauth2_code` destinations show the redirect URL to register and where to connect them. */
+/** Destinations connected in a browser (`oauth2_code`) show the redirect URL to register and where to connect them. */
 export function withConnectInfo(view: DestinationView, publicUrl: string): DestinationView {
   const auth = view["auth"] as { type?: string } | undefined;
-  if (auth?.type !== "oauth2_code") return view;
+  if (auth?.type === undefined || !authStrategy(auth.type)?.connect) return view;
   return {
     ...view,
     redirectUrl: callbackUrl(publicUrl),
@@ -28,30 +23,41 @@ export function withConnectInfo(view: DestinationView, publicUrl: string): Desti
   };
 }
 
-/** Starts a connect: a one-time `state` bound to the destination, kept server-side for 10 minutes. */
+/** Kept beside the flow's own pending values: a callback for another auth type is refused. */
+const AUTH_TYPE_KEY = "authType";
+
+/**
+ * Starts a connect with the destination's auth strategy's connect flow: a one-time `state` bound
+ * to the destination, kept server-side for the flow's lifetime (10 minutes for `oauth2_code`).
+ */
 async function begin(deps: ApiDeps, idOrName: string) {
   const destination = await deps.destinations.resolve(idOrName);
-  if (destination.auth.type !== "oauth2_code") {
+  const flow = destination.strategy.connect;
+  if (!flow) {
+    const types = Object.values(AUTH_STRATEGIES)
+      .filter((s) => s.connect)
+      .map((s) => s.type);
     throw new AppError(
       400,
       "connect_not_supported",
-      `destination "${destination.name}" uses auth type "${destination.auth.type}"; only oauth2_code destinations are connected in the browser`,
+      `destination "${destination.name}" uses auth type "${destination.auth.type}"; only ${types.join(", ")} destinations are connected in the browser`,
     );
   }
   const redirectUri = callbackUrl(deps.config.publicUrl);
-  const pending = await startAuthorization(destination.auth as unknown as OAuth2CodeConfig, redirectUri);
+  const started = await flow.begin(destination.auth, redirectUri);
+  const data = { ...started.pending, [AUTH_TYPE_KEY]: destination.auth.type };
   const now = deps.now();
   await deps.oauthStates.put(
-    pending.state,
-    { destinationId: destination.id, codeVerifier: pending.codeVerifier, nonce: pending.nonce, redirectUri },
+    started.state,
+    { destinationId: destination.id, data, redirectUri },
     now,
-    STATE_LIFETIME_MS,
+    flow.lifetimeMs,
   );
   return {
     destination: destination.name,
-    authorizeUrl: pending.url,
+    authorizeUrl: started.url,
     redirectUrl: redirectUri,
-    expiresAt: new Date(now + STATE_LIFETIME_MS).toISOString(),
+    expiresAt: new Date(now + flow.lifetimeMs).toISOString(),
   };
 }
 
@@ -63,7 +69,8 @@ export function connectRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags,
-        summary: "oauth2_code: redirect (302) to the provider's authorize page to connect the destination",
+        summary:
+          "oauth2_code (any auth type with a connect flow): redirect (302) to the provider's authorize page to connect the destination",
       },
     },
     async (req, reply) => {
@@ -76,7 +83,8 @@ export function connectRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags,
-        summary: "oauth2_code: the provider's authorize URL to open in a browser ({authorizeUrl})",
+        summary:
+          "oauth2_code (any auth type with a connect flow): the provider's authorize URL to open in a browser ({authorizeUrl})",
       },
     },
     async (req, reply) => {
@@ -108,7 +116,7 @@ const MESSAGES: Partial<Record<ConnectPageCode, string>> = {
   oauth_state_used: "This sign-in link was already used. Start again from the connect link.",
   oauth_state_expired: "This sign-in took longer than 10 minutes. Start again from the connect link.",
   oauth_destination_missing: "The destination this sign-in was for no longer exists.",
-  oauth_destination_changed: "The destination no longer uses oauth2_code authentication.",
+  oauth_destination_changed: "The destination no longer uses the authentication this sign-in was for.",
 };
 
 /** The connect page shows its own codes, or the handshake's. */
@@ -152,7 +160,10 @@ export function oauthCallbackRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { pending } = taken;
       const destination = await deps.destinations.resolve(pending.destinationId).catch(() => undefined);
       if (!destination) return errorPage(reply, 404, "oauth_destination_missing");
-      if (destination.auth.type !== "oauth2_code") return errorPage(reply, 409, "oauth_destination_changed");
+      const { [AUTH_TYPE_KEY]: authType, ...flowPending } = pending.data;
+      const flow = destination.strategy.connect;
+      if (!flow || (authType != null && authType !== destination.auth.type))
+        return errorPage(reply, 409, "oauth_destination_changed");
       const redactor = createRedactor(destination.secretValues);
       const error = params.get("error");
       if (error) {
@@ -161,14 +172,10 @@ export function oauthCallbackRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return errorPage(reply, 400, "oauth_provider_error", redactor.text(said.slice(0, 300)));
       }
       const http: HttpClient = { send: (r, o) => deps.transport.send(r, o.timeoutMs) };
-      const result = await exchangeCode(
-        destination.auth as unknown as OAuth2CodeConfig,
+      const result = await flow.complete(
+        destination.auth,
         { http, timeoutMs: destination.timeoutMs, now: deps.now },
-        {
-          params,
-          pending: { state, codeVerifier: pending.codeVerifier, nonce: pending.nonce },
-          redirectUri: pending.redirectUri,
-        },
+        { params, state, pending: flowPending, redirectUri: pending.redirectUri },
       );
       if (!result.ok) {
         deps.log.warn({ destination: destination.name, code: result.code }, "OAuth connect failed");
@@ -176,6 +183,7 @@ export function oauthCallbackRoutes(app: FastifyInstance, deps: ApiDeps): void {
       }
       await deps.credentials.store(
         { id: destination.id, version: destination.authVersion, auth: destination.auth },
+        destination.strategy,
         result.credential,
       );
       await deps.destinations.setState(destination.id, "active");

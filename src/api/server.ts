@@ -10,11 +10,11 @@ import Fastify, {
 import { checkLeadShape, MAX_LEAD_BYTES } from "../lead/lead.ts";
 import type { Scope } from "../store/keys-repo.ts";
 import { batchRoutes } from "./batches.ts";
+import { connectorRoutes } from "./connector-routes.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
-import { ejentoRoutes } from "./ejento.ts";
 import { clientErrorHandler, errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
@@ -130,7 +130,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
     connectRoutes(admin, deps);
-    ejentoRoutes(admin, deps);
+    connectorRoutes(admin, deps);
     deliveryRoutes(admin, deps);
     batchRoutes(admin, deps);
     statsRoutes(admin, deps);

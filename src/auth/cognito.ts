@@ -2,7 +2,13 @@ import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { type HttpResult, newRequest } from "../http/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtPayload } from "./bearer.ts";
-import type { AuthStrategy, Credential, ObtainContext, ObtainResult } from "./strategy.ts";
+import {
+  type AuthStrategy,
+  type Credential,
+  type ObtainContext,
+  type ObtainResult,
+  configuredLifetimeMs,
+} from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
 import type { AuthCode } from "../domain/codes.ts";
 
@@ -163,6 +169,7 @@ export const cognitoAuth: AuthStrategy<CognitoConfig> = {
   type: "cognito",
   schema,
   secretFields: ["clientSecret", "password"],
+  lifetimeMs: configuredLifetimeMs,
   async obtain(config, ctx) {
     const previous = ctx.previous;
     if (previous?.refresh !== undefined) {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { newRequest } from "../http/http-client.ts";
 import { basicHeader } from "./basic.ts";
-import type { AuthStrategy } from "./strategy.ts";
+import { type AuthStrategy, configuredLifetimeMs } from "./strategy.ts";
 import { badResponse, tokenResponse, ttlSecondsField } from "./token-response.ts";
 
 const schema = z
@@ -33,6 +33,7 @@ export const csrfAuth: AuthStrategy<CsrfConfig> = {
   type: "csrf",
   schema,
   secretFields: ["password"],
+  lifetimeMs: configuredLifetimeMs,
   async obtain(config, ctx) {
     const req = newRequest("GET", config.tokenUrl);
     req.headers["authorization"] = basicHeader(config.username, config.password);

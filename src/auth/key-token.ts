@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { newRequest } from "../http/http-client.ts";
-import type { AuthStrategy } from "./strategy.ts";
+import { type AuthStrategy, configuredLifetimeMs } from "./strategy.ts";
 import { badResponse, stringAt, tokenResponse, ttlSecondsField } from "./token-response.ts";
 
 const schema = z
@@ -33,6 +33,7 @@ export const keyTokenAuth: AuthStrategy<KeyTokenConfig> = {
   type: "key_token",
   schema,
   secretFields: ["password", "key"],
+  lifetimeMs: configuredLifetimeMs,
   async obtain(config, ctx) {
     const req = newRequest("POST", config.tokenUrl);
     req.headers["application_id"] = config.applicationId;

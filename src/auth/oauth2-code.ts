@@ -1,8 +1,15 @@
 import * as oauth from "oauth4webapi";
 import { z } from "zod";
-import { type HttpClient, type HttpFailure, newRequest } from "../http/http-client.ts";
+import { type HttpFailure, newRequest } from "../http/http-client.ts";
 import { applyBearer, bearerFields, expiresAtFrom, jwtHeader, jwtPayload } from "./bearer.ts";
-import type { AuthStrategy, Credential, ObtainResult } from "./strategy.ts";
+import {
+  type AuthStrategy,
+  configuredLifetimeMs,
+  type ConnectContext,
+  type ConnectFlow,
+  type Credential,
+  type ObtainResult,
+} from "./strategy.ts";
 import { noAnswer } from "./token-response.ts";
 import type { AuthCode } from "../domain/codes.ts";
 
@@ -43,11 +50,7 @@ export interface PendingAuthorization {
   nonce: string | undefined;
 }
 
-export interface ExchangeContext {
-  http: HttpClient;
-  timeoutMs: number;
-  now(): number;
-}
+export type ExchangeContext = ConnectContext;
 
 /** The authorize URL of a new connect: authorization code with PKCE S256, a fresh `state` and `nonce`. */
 export async function startAuthorization(
@@ -223,6 +226,21 @@ export async function exchangeCode(
   }
 }
 
+/** The browser half: what `api/oauth.ts` calls for `/connect` and `/v1/oauth/callback`. */
+const connectFlow: ConnectFlow<OAuth2CodeConfig> = {
+  lifetimeMs: STATE_LIFETIME_MS,
+  async begin(config, redirectUri) {
+    const started = await startAuthorization(config, redirectUri);
+    const pending = { codeVerifier: started.codeVerifier, nonce: started.nonce ?? null };
+    return { url: started.url, state: started.state, pending };
+  },
+  complete(config, ctx, { params, state, pending, redirectUri }) {
+    const codeVerifier = pending["codeVerifier"] ?? "";
+    const nonce = pending["nonce"] ?? undefined;
+    return exchangeCode(config, ctx, { params, pending: { state, codeVerifier, nonce }, redirectUri });
+  },
+};
+
 /**
  * The Eminence API document: OAuth 2.0 authorization code with PKCE against the Cognito hosted UI (or any
  * provider). An admin connects once in the browser (`/v1/destinations/:id/connect`); the runtime
@@ -233,7 +251,8 @@ export const oauth2CodeAuth: AuthStrategy<OAuth2CodeConfig> = {
   type: "oauth2_code",
   schema,
   secretFields: ["clientSecret"],
-  connect: true,
+  lifetimeMs: configuredLifetimeMs,
+  connect: connectFlow,
   async obtain(config, ctx) {
     const refreshToken = ctx.previous?.refresh;
     if (refreshToken === undefined) {

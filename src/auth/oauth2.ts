@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { newRequest } from "../http/http-client.ts";
-import type { AuthStrategy, ObtainContext, ObtainResult } from "./strategy.ts";
+import {
+  type AuthStrategy,
+  type ObtainContext,
+  type ObtainResult,
+  configuredLifetimeMs,
+} from "./strategy.ts";
 import { badResponse, expiresAtFrom, stringAt, tokenResponse, ttlSecondsField } from "./token-response.ts";
 
 const schema = z
@@ -112,6 +117,7 @@ export const oauth2Auth: AuthStrategy<OAuth2Config> = {
   type: "oauth2",
   schema,
   secretFields: ["clientSecret", "password"],
+  lifetimeMs: configuredLifetimeMs,
   async obtain(config, ctx) {
     const refreshToken = ctx.previous?.refresh;
     if (refreshToken !== undefined) {

@@ -27,7 +27,7 @@ export interface AuthTarget {
   id: string;
   /** Changes whenever the destination is edited: cached credentials of an older version are dropped. */
   version: string;
-  auth: { type: string; ttlSeconds?: number };
+  auth: { type: string };
   timeoutMs: number;
   /**
    * At most this long a failed handshake answers for the next deliveries (the destination's first
@@ -71,13 +71,18 @@ export class CredentialRuntime {
 
   /**
    * Keeps a credential obtained outside a push (the OAuth connect callback) exactly as a handshake's
-   * result is kept: sealed in the shared store and cached here, replacing what was there.
+   * result is kept: sealed in the shared store and cached here, replacing what was there. A
+   * credential without an expiry of its own lives as long as the strategy says (`lifetimeMs`).
    */
-  async store(target: Omit<AuthTarget, "timeoutMs">, credential: Credential): Promise<void> {
+  async store(
+    target: Omit<AuthTarget, "timeoutMs">,
+    strategy: AuthStrategy<{ type: string }>,
+    credential: Credential,
+  ): Promise<void> {
     this.#failures.delete(target.id);
     const now = this.#now();
-    const expiresAt =
-      credential.expiresAt ?? (target.auth.ttlSeconds ? now + target.auth.ttlSeconds * 1000 : undefined);
+    const lifetimeMs = credential.expiresAt === undefined ? strategy.lifetimeMs?.(target.auth) : undefined;
+    const expiresAt = credential.expiresAt ?? (lifetimeMs ? now + lifetimeMs : undefined);
     const refreshAt =
       expiresAt === undefined ? Number.MAX_SAFE_INTEGER : expiresAt - refreshMargin(expiresAt - now);
     const cached: Cached = { version: target.version, credential, refreshAt };
@@ -215,7 +220,7 @@ export class CredentialRuntime {
       this.#failures.set(target.id, { version: target.version, until: this.#now() + hold, result: failure });
       return failure;
     }
-    await this.store(target, result.credential);
+    await this.store(target, strategy, result.credential);
     return { ok: true, credential: result.credential };
   }
 }

@@ -31,6 +31,35 @@ export interface ObtainContext {
   previous: Credential | undefined;
 }
 
+/** What a connect's callback may use: the same as a handshake, without a previous credential. */
+export type ConnectContext = Omit<ObtainContext, "previous">;
+
+/** Kept server-side (sealed) from a connect's start until its callback: flat, JSON-safe values. */
+export type PendingConnect = Record<string, string | null>;
+
+/**
+ * A connect in a browser (OAuth authorization code): `GET|POST /v1/destinations/:id/connect` calls
+ * `begin` and sends the browser to its URL; `GET /v1/oauth/callback` takes the one-time `state`
+ * back and calls `complete`. The API knows nothing else about the flow.
+ */
+export interface ConnectFlow<C> {
+  /** How long the browser may take before the pending connect expires. */
+  readonly lifetimeMs: number;
+  /** The URL to open, the one-time `state` it carries, and what `complete` needs back. */
+  begin(config: C, redirectUri: string): Promise<{ url: string; state: string; pending: PendingConnect }>;
+  /** The browser came back with `params` (the callback's query): check them, return the credential. */
+  complete(
+    config: C,
+    ctx: ConnectContext,
+    callback: { params: URLSearchParams; state: string; pending: PendingConnect; redirectUri: string },
+  ): Promise<ObtainResult>;
+}
+
+/** `lifetimeMs` of strategies whose config has the common `ttlSeconds` field. */
+export function configuredLifetimeMs(config: { ttlSeconds?: number | undefined }): number | undefined {
+  return config.ttlSeconds ? config.ttlSeconds * 1000 : undefined;
+}
+
 /**
  * One authentication strategy: one file, registered in `registry.ts`. Caching, expiry margins,
  * single flight, re-fetch after a rejection and redaction live in `runtime.ts`, not here.
@@ -46,7 +75,12 @@ export interface AuthStrategy<C extends { type: string } = { type: string }> {
    * authorization code). Such a destination starts as `needs_reconnect`, and so does one whose
    * auth settings change: its deliveries wait, unclaimed, until the connect.
    */
-  readonly connect?: boolean;
+  readonly connect?: ConnectFlow<C>;
+  /**
+   * How long a credential that names no expiry of its own (`Credential.expiresAt`) is used, in ms;
+   * undefined: until a push is refused. The runtime asks this; it reads no config field itself.
+   */
+  lifetimeMs?(config: C): number | undefined;
   /** The handshake. Absent for strategies that need none (`none`, `basic`, `static_key`). */
   obtain?(config: C, ctx: ObtainContext): Promise<ObtainResult>;
   /** Adds what a push needs to the request (headers, body fields, query). */

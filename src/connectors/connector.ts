@@ -1,3 +1,4 @@
+import type { FastifyInstance } from "fastify";
 import type { z } from "zod";
 import type { AuthSession } from "../auth/runtime.ts";
 import type { HttpClient, HttpResponse } from "../http/http-client.ts";
@@ -71,6 +72,59 @@ export interface Connector<C = Record<string, unknown>> {
   deliver(ctx: DeliveryContext<C>): Promise<Outcome>;
   /** Present when deliveries complete together, asynchronously (see `batching.ts`). */
   readonly batching?: Batching<C>;
+  /**
+   * Admin routes of this connector (e.g. `/v1/destinations/:id/<name>/…`), registered under the
+   * `admin` scope by `api/server.ts` for every connector that has them.
+   */
+  adminRoutes?(app: FastifyInstance, deps: ConnectorRouteDeps): void;
+  /** CLI commands (`leadpush <name> …`, against a running server), dispatched by `cli.ts`. */
+  readonly commands?: readonly ConnectorCommand[];
+}
+
+/** What a connector's admin routes may use: no store, no destination service. */
+export interface ConnectorRouteDeps {
+  /**
+   * A destination of this connector, by id or name (404 `not_found`; 400 `wrong_connector` for a
+   * destination of another connector), with a recording, redacting HTTP client.
+   */
+  open(idOrName: string): Promise<OpenedDestination>;
+  /** Validates a body with the zod schema that documents it (400 with `details` when invalid). */
+  parseInput<T extends z.ZodType>(schema: T, input: unknown): z.infer<T>;
+  /** A zod schema as JSON Schema, for the route's OpenAPI `schema.body`. */
+  doc(schema: z.ZodType): Record<string, unknown>;
+}
+
+export interface OpenedDestination {
+  id: string;
+  name: string;
+  timeoutMs: number;
+  connectorConfig: unknown;
+  auth: { type: string } & Record<string, unknown>;
+  http: HttpClient;
+  /** A session of the credential runtime (the cached login deliveries use), optionally with another auth config. */
+  authSession(auth?: { type: string } & Record<string, unknown>): AuthSession;
+}
+
+/** A CLI command a connector adds: `leadpush <name> …`. */
+export interface ConnectorCommand {
+  readonly name: string;
+  /** Its lines in `leadpush --help` (indented like the others). */
+  readonly usage: string;
+  run(argv: string[], api: CommandApi): Promise<number>;
+}
+
+/** How a connector's command reaches the running server (`--url`/`--key`, `LEADPUSH_URL`/`LEADPUSH_API_KEY`). */
+export interface CommandApi {
+  /** The `--url` and `--key` options: spread them into the command's `parseArgs` options. */
+  readonly serverOptions: {
+    readonly url: { readonly type: "string" };
+    readonly key: { readonly type: "string" };
+  };
+  /** The server those options name; `call` throws an AppError with the server's code on a non-2xx answer. */
+  server(values: { url?: string | undefined; key?: string | undefined }): {
+    url: string;
+    call(method: string, path: string, body?: unknown): Promise<unknown>;
+  };
 }
 
 export type { HttpResponse };

@@ -6,8 +6,8 @@ import type { Database } from "./schema.ts";
 /** What the callback needs back from the connect that sent the browser away. */
 export interface PendingState {
   destinationId: string;
-  codeVerifier: string;
-  nonce: string | undefined;
+  /** What the auth strategy's connect flow keeps until its callback (sealed). */
+  data: Record<string, string | null>;
   redirectUri: string;
 }
 
@@ -32,7 +32,7 @@ export function oauthStates(db: Kysely<Database>, box: SecretBox) {
         .values({
           id: hash(state),
           destination_id: p.destinationId,
-          data: box.seal(JSON.stringify({ codeVerifier: p.codeVerifier, nonce: p.nonce ?? null })),
+          data: box.seal(JSON.stringify(p.data)),
           redirect_uri: p.redirectUri,
           created_at: now,
           expires_at: now + lifetimeMs,
@@ -55,15 +55,10 @@ export function oauthStates(db: Kysely<Database>, box: SecretBox) {
         .where("used_at", "is", null)
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return { ok: false, reason: "used" };
-      const data = JSON.parse(box.open(row.data)) as { codeVerifier: string; nonce: string | null };
+      const data = JSON.parse(box.open(row.data)) as Record<string, string | null>;
       return {
         ok: true,
-        pending: {
-          destinationId: row.destination_id,
-          codeVerifier: data.codeVerifier,
-          nonce: data.nonce ?? undefined,
-          redirectUri: row.redirect_uri,
-        },
+        pending: { destinationId: row.destination_id, data, redirectUri: row.redirect_uri },
       };
     },
   };

@@ -1,18 +1,8 @@
 import { authAppUrl, detail, type EjentoAuthConfig } from "../../auth/ejento.ts";
-import type { CredentialRuntime } from "../../auth/runtime.ts";
-import {
-  type Exchange,
-  type HttpResponse,
-  newRequest,
-  type OutboundRequest,
-  type Transport,
-} from "../../http/http-client.ts";
-import { recordingClient } from "../../http/recording.ts";
-import { authTarget, type ResolvedDestination } from "../../destinations/model.ts";
-import type { DestinationService } from "../../destinations/service.ts";
 import type { AuthCode } from "../../domain/codes.ts";
+import { type HttpResponse, newRequest, type OutboundRequest } from "../../http/http-client.ts";
 import { AppError } from "../../util/errors.ts";
-import { createRedactor } from "../../util/redact.ts";
+import type { ConnectorRouteDeps } from "../connector.ts";
 import { sendWithAuth } from "../push.ts";
 
 /**
@@ -20,11 +10,7 @@ import { sendWithAuth } from "../push.ts";
  * way to create a user), list and update users. Logins go through the credential runtime (one cached
  * login per destination, shared with deliveries); the users API gets the auth-app token.
  */
-export interface AccountDeps {
-  destinations: DestinationService;
-  credentials: CredentialRuntime;
-  transport: Transport;
-}
+export type AccountDeps = Pick<ConnectorRouteDeps, "open">;
 
 export interface EjentoUser {
   id: string;
@@ -107,21 +93,12 @@ export async function updateUser(
 }
 
 async function open(deps: AccountDeps, idOrName: string) {
-  const d: ResolvedDestination = await deps.destinations.resolve(idOrName);
-  if (d.connector.name !== "ejento") {
-    throw new AppError(
-      400,
-      "wrong_connector",
-      `destination "${d.name}" uses the "${d.connector.name}" connector; this call is for "ejento" destinations`,
-    );
-  }
+  const d = await deps.open(idOrName);
   const auth = d.auth as EjentoAuthConfig;
-  const redactor = createRedactor(d.secretValues);
-  const exchanges: Exchange[] = [];
-  const http = recordingClient(deps.transport, redactor, exchanges);
+  const { http } = d;
   // Same destination, same cached login as deliveries; this session attaches the auth-app token.
   const authApp: EjentoAuthConfig = { ...auth, token: "auth_app" };
-  const session = deps.credentials.session(authTarget(d, { auth: authApp }), d.strategy, http, redactor);
+  const session = d.authSession(authApp);
   return { d, auth, http, ctx: { auth: session, http, destination: { timeoutMs: d.timeoutMs } } };
 }
 

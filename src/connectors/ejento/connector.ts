@@ -4,6 +4,8 @@ import { newRequest } from "../../http/http-client.ts";
 import type { Connector, Outcome } from "../connector.ts";
 import { classify, sendWithAuth } from "../push.ts";
 import { renderTemplate } from "../template.ts";
+import { ejentoCommands } from "./cli.ts";
+import { ejentoRoutes } from "./routes.ts";
 
 export const EJENTO_BASE_URL = "https://idejento.onedigital.com";
 /** The host of the document's users API examples: the auth app (FastAPI template shape). */
@@ -62,6 +64,8 @@ export const ejentoConnector: Connector<EjentoConfig> = {
   secretFields: ["email", "password"],
   defaultAuth: { type: "ejento" },
   authTypes: ["ejento"],
+  adminRoutes: ejentoRoutes,
+  commands: ejentoCommands,
   authFrom: (cfg): EjentoAuthConfig => ({
     type: "ejento",
     authBaseUrl: cfg.authBaseUrl,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { listUsers, registerAccount, updateUser } from "../connectors/ejento/account.ts";
-import { type ApiDeps, doc, parseInput } from "./deps.ts";
+import type { ConnectorRouteDeps } from "../connector.ts";
+import { listUsers, registerAccount, updateUser } from "./account.ts";
 
 const registerSchema = z
   .object({ fullName: z.string().max(255).optional().describe("The user's full name on Ejento") })
@@ -17,8 +17,9 @@ const updateSchema = z
   .strict()
   .refine((b) => Object.keys(b).length > 0, "give at least one field to change");
 
-/** An `ejento` destination's Ejento account (Ejento API document): register, list, update users. `admin`. */
-export function ejentoRoutes(app: FastifyInstance, deps: ApiDeps): void {
+/** The Ejento account of an `ejento` destination (Ejento API document): register, list and update users. `admin`. */
+export function ejentoRoutes(app: FastifyInstance, deps: ConnectorRouteDeps): void {
+  const { doc, parseInput } = deps;
   const tags = ["ejento"];
   app.post(
     "/v1/destinations/:id/ejento/register",

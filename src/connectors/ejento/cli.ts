@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
-import { AppError } from "../util/errors.ts";
-import { callApi, SERVER_OPTIONS, serverTarget } from "./client.ts";
+import { AppError } from "../../util/errors.ts";
+import type { CommandApi, ConnectorCommand } from "../connector.ts";
 
 const HELP = `leadpush ejento — the Ejento account of an "ejento" destination (the Ejento API document)
 
@@ -19,12 +19,12 @@ const bool = (v: string | undefined, flag: string): boolean | undefined => {
   throw new AppError(0, "invalid_option", `${flag} must be true or false`);
 };
 
-export async function ejentoCommand(argv: string[]): Promise<number> {
+async function ejentoCommand(argv: string[], api: CommandApi): Promise<number> {
   const [sub, ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
     options: {
-      ...SERVER_OPTIONS,
+      ...api.serverOptions,
       destination: { type: "string", short: "d" },
       "full-name": { type: "string" },
       user: { type: "string" },
@@ -43,18 +43,18 @@ export async function ejentoCommand(argv: string[]): Promise<number> {
   }
   if (!values.destination)
     return fail("--destination is required", `leadpush ejento ${sub} --destination NAME`);
-  const target = serverTarget(values);
+  const target = api.server(values);
   const base = `/v1/destinations/${encodeURIComponent(values.destination)}/ejento`;
   try {
     if (sub === "register") {
-      const r = (await callApi(target, "POST", `${base}/register`, {
+      const r = (await target.call("POST", `${base}/register`, {
         ...(values["full-name"] ? { fullName: values["full-name"] } : {}),
       })) as { user: User };
       process.stdout.write(`registered ${r.user.email} (id ${r.user.id})\n`);
       return 0;
     }
     if (sub === "users") {
-      const r = (await callApi(target, "GET", `${base}/users`)) as { data: User[]; count: number };
+      const r = (await target.call("GET", `${base}/users`)) as { data: User[]; count: number };
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + "\n");
       else {
         for (const u of r.data) {
@@ -76,12 +76,7 @@ export async function ejentoCommand(argv: string[]): Promise<number> {
       ...(values.active !== undefined ? { isActive: bool(values.active, "--active") } : {}),
       ...(values.superuser !== undefined ? { isSuperuser: bool(values.superuser, "--superuser") } : {}),
     };
-    const r = (await callApi(
-      target,
-      "PATCH",
-      `${base}/users/${encodeURIComponent(values.user)}`,
-      changes,
-    )) as {
+    const r = (await target.call("PATCH", `${base}/users/${encodeURIComponent(values.user)}`, changes)) as {
       user: User;
     };
     process.stdout.write(`updated ${r.user.email} (id ${r.user.id})\n`);
@@ -106,3 +101,13 @@ function fail(message: string, next?: string): number {
   process.stderr.write(`leadpush: ${message}\n${next ? `  → ${next}\n` : ""}`);
   return 2;
 }
+
+/** `leadpush ejento …` */
+export const ejentoCommands: readonly ConnectorCommand[] = [
+  {
+    name: "ejento",
+    usage: `  ejento register|users|update-user --destination NAME
+                        the Ejento account of an ejento destination (on a running server)`,
+    run: ejentoCommand,
+  },
+];
