@@ -4,7 +4,7 @@ import type { LoadedItem } from "../store/batches-repo.ts";
 import type { BatchesTable } from "../store/schema.ts";
 import { newId } from "../util/ids.ts";
 import type { Exchange } from "./http-client.ts";
-import type { Completion } from "./queue.ts";
+import type { Completion } from "../store/completions.ts";
 import { nextRetryDelay } from "./schedule.ts";
 
 /**

@@ -10,9 +10,11 @@ import {
   batchItems,
   claimBatches,
   createBatch,
+  finishBatch,
   type LoadedItem,
   nextBatchCheckAt,
   nextCheck,
+  recordBatchStep,
   requeueStrays,
   waitingForBatch,
 } from "../store/batches-repo.ts";
@@ -25,7 +27,6 @@ import type { SecretBox } from "../util/secret-box.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
 import { type Exchange, recordingClient, redactRecorded, type Transport } from "./http-client.ts";
 import { batchCompletion } from "./batch-completion.ts";
-import { applyCompletions } from "./queue.ts";
 import type { DeliveryRuntime } from "./worker.ts";
 
 /** Signed file and callback URLs stay valid this long after a batch's deadline. */
@@ -300,27 +301,20 @@ export class BatchService {
     const recorded = redactRecorded(exchanges, redactor);
     const log = JSON.stringify([...(JSON.parse(batch.log) as Exchange[]), ...recorded].slice(-LOG_LIMIT));
     const later = now + Math.min(policy.pollIntervalMs * 2 ** batch.checks, policy.pollMaxIntervalMs);
-    const mine = this.#db
-      .updateTable("batches")
-      .where("id", "=", batch.id)
-      .where("lease_owner", "=", this.id)
-      .where("status", "in", ["submitting", "processing"]);
-    const release = { lease_owner: null, lease_until: null, updated_at: now, log };
+    const release = { updated_at: now, log };
     switch (step.kind) {
       case "submitted":
-        await mine
-          .set({
-            ...release,
-            status: "processing",
-            external_id: step.externalId,
-            vendor_status: step.vendorStatus ?? null,
-            vendor_state: step.vendorState ? this.#box.seal(JSON.stringify(step.vendorState)) : null,
-            submitted_at: now,
-            checks: 0,
-            error: null,
-            next_check_at: nextCheck(batch.callback_at, now, now + policy.pollIntervalMs),
-          })
-          .execute();
+        await recordBatchStep(this.#db, batch.id, this.id, {
+          ...release,
+          status: "processing",
+          external_id: step.externalId,
+          vendor_status: step.vendorStatus ?? null,
+          vendor_state: step.vendorState ? this.#box.seal(JSON.stringify(step.vendorState)) : null,
+          submitted_at: now,
+          checks: 0,
+          error: null,
+          next_check_at: nextCheck(batch.callback_at, now, now + policy.pollIntervalMs),
+        });
         this.#log.info(
           { batch: batch.id, destination: d.name, externalId: step.externalId },
           "batch submitted",
@@ -328,16 +322,14 @@ export class BatchService {
         return;
       case "pending":
       case "retry":
-        await mine
-          .set({
-            ...release,
-            checks: batch.checks + 1,
-            ...(step.kind === "pending"
-              ? { vendor_status: step.vendorStatus }
-              : { error: `${step.code}: ${step.message}` }),
-            next_check_at: nextCheck(batch.callback_at, now, later),
-          })
-          .execute();
+        await recordBatchStep(this.#db, batch.id, this.id, {
+          ...release,
+          checks: batch.checks + 1,
+          ...(step.kind === "pending"
+            ? { vendor_status: step.vendorStatus }
+            : { error: `${step.code}: ${step.message}` }),
+          next_check_at: nextCheck(batch.callback_at, now, later),
+        });
         return;
       case "done":
       case "failed":
@@ -391,38 +383,20 @@ export class BatchService {
     const byName = new Map([...destinations.values()].map((x) => [x.name, x.id]));
     const upstreamOf = (id: string) =>
       (destinations.get(id)?.after ?? []).flatMap((name) => byName.get(name) ?? []);
-    const ended = await this.#db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable("batches")
-        .set({
-          status: step.kind === "done" ? "completed" : "failed",
-          checks: batch.status === "processing" ? batch.checks + 1 : batch.checks,
-          vendor_status: step.vendorStatus ?? batch.vendor_status,
-          error: step.kind === "failed" ? `${step.code}: ${step.message}` : null,
-          finished_at: now,
-          next_check_at: null,
-          lease_owner: null,
-          lease_until: null,
-          updated_at: now,
-          log,
-        })
-        .where("id", "=", batch.id)
-        .where("lease_owner", "=", this.id)
-        .where("status", "in", ["submitting", "processing"])
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) return false;
-      const applied = new Set(
-        (await applyCompletions(trx, completions, now, upstreamOf)).map((c) => c.deliveryId),
-      );
-      for (const c of completions) {
-        await trx
-          .updateTable("batch_items")
-          .set({ status: applied.has(c.deliveryId) ? c.status : "superseded", error: c.lastError })
-          .where("batch_id", "=", batch.id)
-          .where("delivery_id", "=", c.deliveryId)
-          .execute();
-      }
-      return true;
+    const ended = await finishBatch(this.#db, {
+      batchId: batch.id,
+      owner: this.id,
+      values: {
+        status: step.kind === "done" ? "completed" : "failed",
+        checks: batch.status === "processing" ? batch.checks + 1 : batch.checks,
+        vendor_status: step.vendorStatus ?? batch.vendor_status,
+        error: step.kind === "failed" ? `${step.code}: ${step.message}` : null,
+        updated_at: now,
+        log,
+      },
+      completions,
+      now,
+      upstreamOf,
     });
     if (!ended) return;
     const counts: Record<string, number> = {};

@@ -13,15 +13,14 @@ import { wakeableDelay } from "../util/delay.ts";
 import { newId } from "../util/ids.ts";
 import { runAttempt } from "./attempt.ts";
 import type { Exchange, Transport } from "./http-client.ts";
+import { type Completion, completeMany } from "../store/completions.ts";
 import {
   claimDue,
   type ClaimedRow,
-  type Completion,
-  completeMany,
   nextDueAt,
   releaseLeases,
   renewLeases,
-} from "./queue.ts";
+} from "../store/deliveries-repo.ts";
 import { nextRetryDelay } from "./schedule.ts";
 
 /** Shortest sleep between claims when something is due but not claimable (leased elsewhere). */

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { FINAL_STATUSES } from "../delivery/queue.ts";
+import { FINAL_STATUSES } from "./deliveries-repo.ts";
 import { createRedactor } from "../util/redact.ts";
 import type { Database } from "./schema.ts";
 
