@@ -7,8 +7,9 @@ import { type Config, usesDataDir } from "./config.ts";
 import type { ConfigFile } from "./config-file.ts";
 import { createTransport, type Transport } from "./http/http-client.ts";
 import { BatchService } from "./delivery/batches.ts";
-import { countByStatus } from "./delivery/queue.ts";
-import { type DeliveryRuntime, Worker } from "./delivery/worker.ts";
+import { createDeliveryStore } from "./store/delivery-store.ts";
+import type { DeliveryRuntime } from "./delivery/runtime.ts";
+import { Worker } from "./delivery/worker.ts";
 import { DestinationService } from "./destinations/service.ts";
 import { Events } from "./events.ts";
 import { Ingest } from "./ingest/ingest.ts";
@@ -23,6 +24,9 @@ import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
 import { createUrlSigner } from "./util/signed-url.ts";
 
 export interface App extends ApiDeps {
+  /** The database (tests, commands and wiring; route handlers get `store`). */
+  db: Db;
+  kysely: Db["kysely"];
   server: FastifyInstance | undefined;
   /** The admin key generated on the very first start (shown once), if any. */
   firstAdminKey: string | undefined;
@@ -80,9 +84,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   destinations.onChange = (id) => void credentials.forget(id).catch(() => undefined);
   const transport: Transport = createTransport({ allowPrivateNetworks: config.allowPrivateNetworks });
   const keys = new ApiKeys(db.kysely, config.adminToken);
+  const store = createDeliveryStore(db);
   const metrics = createMetrics(
     events,
-    () => countByStatus(db.kysely),
+    () => store.countByStatus(),
     () => destinations.states(),
   );
   const ingest = new Ingest({
@@ -131,8 +136,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   }
   const deps: ApiDeps = {
     config,
-    db,
-    kysely: db.kysely,
+    store,
     log,
     events,
     ingest,
@@ -151,6 +155,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   let stopped = false;
   return {
     ...deps,
+    db,
+    kysely: db.kysely,
     server,
     firstAdminKey,
     secretKeyFile: generated,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { completeMany } from "../src/delivery/queue.ts";
+import { completeMany } from "../src/store/completions.ts";
 import { BACKENDS, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 
 /** A client that answers after `delayMs` with `status`, echoing the request body (as many do). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parseDatabaseUrl } from "../src/config.ts";
-import { type Completion, completeMany } from "../src/delivery/queue.ts";
+import { type Completion, completeMany } from "../src/store/completions.ts";
 import { type Db, openDb } from "../src/store/db.ts";
 import { insertLeads, type NewLead } from "../src/store/leads-repo.ts";
 import { newId } from "../src/util/ids.ts";

@@ -53,41 +53,22 @@ export function batchView(
 
 /** Batches of batching connectors (reworked): the `admin` scope. */
 export function batchRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const db = deps.kysely;
+  const reads = deps.store.reads;
   const tags = ["batches"];
-  const base = () =>
-    db
-      .selectFrom("batches")
-      .leftJoin("destinations", "destinations.id", "batches.destination_id")
-      .selectAll("batches")
-      .select("destinations.name as destination_name");
-  const itemsOf = async (ids: string[]) =>
-    ids.length === 0
-      ? []
-      : db
-          .selectFrom("batch_items")
-          .selectAll()
-          .where("batch_id", "in", ids)
-          .orderBy("delivery_id")
-          .execute();
 
   app.get(
     "/v1/batches",
     { schema: { tags, summary: "Batches, newest first", querystring: doc(batchListQuery) } },
     async (req) => {
       const q = parseInput(batchListQuery, req.query);
-      let query = base()
-        .orderBy("batches.id", "desc")
-        .limit(q.limit + 1);
-      if (q.cursor) query = query.where("batches.id", "<", q.cursor);
-      if (q.status) query = query.where("batches.status", "=", q.status);
-      if (q.destination) {
-        const d = await deps.destinations.get(q.destination);
-        query = query.where("batches.destination_id", "=", d.id);
-      }
-      const rows = await query.execute();
+      const rows = await reads.batches({
+        limit: q.limit,
+        cursor: q.cursor,
+        status: q.status,
+        destinationId: q.destination ? (await deps.destinations.get(q.destination)).id : undefined,
+      });
       const page = rows.slice(0, q.limit);
-      const items = await itemsOf(page.map((b) => b.id));
+      const items = await reads.batchItems(page.map((b) => b.id));
       return {
         data: page.map((b) =>
           batchView(
@@ -106,9 +87,9 @@ export function batchRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags, summary: "A batch with its leads and its recent exchanges" } },
     async (req) => {
       const { id } = req.params as { id: string };
-      const b = await base().where("batches.id", "=", id).executeTakeFirst();
+      const b = await reads.batch(id);
       if (!b) throw notFound("batch", id);
-      return batchView(b, await itemsOf([id]), true);
+      return batchView(b, await reads.batchItems([id]), true);
     },
   );
 }

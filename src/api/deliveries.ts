@@ -1,11 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import type { ExpressionBuilder } from "kysely";
-import type { Database } from "../store/schema.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
-import { deliveryView, loadDeliveries, snapshot } from "./views.ts";
 import { DELIVERY_STATUSES, REPLAYABLE_STATUSES } from "../domain/status.ts";
+import { deliveriesView, deliveryView } from "./views.ts";
 
 const deliveryListQuery = listQuery.extend({
   status: z.enum(DELIVERY_STATUSES).optional(),
@@ -21,22 +19,9 @@ const replaySchema = z
   })
   .strict();
 
-/** A delivery whose lead was not erased (the erasure made it final for good). */
-const leadNotErased = (eb: ExpressionBuilder<Database, "deliveries">) =>
-  eb.not(
-    eb.exists(
-      eb
-        .selectFrom("leads")
-        .select("leads.id")
-        .whereRef("leads.id", "=", "deliveries.lead_id")
-        .where("leads.erased_at", "is not", null),
-    ),
-  );
-
 /** The attempt log, retry and replay: the `admin` scope. */
 export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const db = deps.kysely;
-
+  const store = deps.store;
   app.get(
     "/v1/deliveries",
     {
@@ -48,21 +33,13 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const q = parseInput(deliveryListQuery, req.query);
-      let query = db
-        .selectFrom("deliveries")
-        .leftJoin("destinations", "destinations.id", "deliveries.destination_id")
-        .selectAll("deliveries")
-        .select("destinations.name as destination_name")
-        .orderBy("deliveries.id", "desc")
-        .limit(q.limit + 1);
-      if (q.cursor) query = query.where("deliveries.id", "<", q.cursor);
-      if (q.status) query = query.where("deliveries.status", "=", q.status);
-      if (q.lead) query = query.where("deliveries.lead_id", "=", q.lead);
-      if (q.destination) {
-        const d = await deps.destinations.get(q.destination);
-        query = query.where("deliveries.destination_id", "=", d.id);
-      }
-      const rows = await query.execute();
+      const rows = await store.reads.deliveries({
+        limit: q.limit,
+        cursor: q.cursor,
+        status: q.status,
+        leadId: q.lead,
+        destinationId: q.destination ? (await deps.destinations.get(q.destination)).id : undefined,
+      });
       const page = rows.slice(0, q.limit);
       return {
         data: page.map((r) => deliveryView(r)),
@@ -76,7 +53,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ["deliveries"], summary: "A delivery with every attempt" } },
     async (req) => {
       const { id } = req.params as { id: string };
-      const [d] = await snapshot(db, (trx) => loadDeliveries(trx, { id }, true));
+      const [d] = deliveriesView(await store.reads.delivery(id, true), true);
       if (!d) throw notFound("delivery", id);
       return d;
     },
@@ -87,37 +64,13 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ["deliveries"], summary: "Try a delivery again now (one more attempt)" } },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      const res = await db
-        .updateTable("deliveries")
-        .set({
-          status: "pending",
-          next_attempt_at: deps.now(),
-          updated_at: deps.now(),
-          lease_owner: null,
-          lease_until: null,
-        })
-        .where("id", "=", id)
-        .where("status", "in", ["failed", "retrying", "delivered", "pending"])
-        .where(leadNotErased)
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) {
-        const found = await db
-          .selectFrom("deliveries")
-          .innerJoin("leads", "leads.id", "deliveries.lead_id")
-          .select("leads.erased_at")
-          .where("deliveries.id", "=", id)
-          .executeTakeFirst();
-        if (!found) throw notFound("delivery", id);
-        if (found.erased_at !== null)
-          throw new AppError(
-            409,
-            "lead_erased",
-            "the lead of this delivery was erased: it is not sent again",
-          );
-      }
+      const retried = await store.retryNow(id, deps.now());
+      if (retried === "not_found") throw notFound("delivery", id);
+      if (retried === "erased")
+        throw new AppError(409, "lead_erased", "the lead of this delivery was erased: it is not sent again");
       deps.events.emit("work:available");
-      await deps.db.notifyWork();
-      const [d] = await loadDeliveries(db, { id }, false);
+      await store.notifyWork();
+      const [d] = deliveriesView(await store.reads.delivery(id, false), false);
       return reply.code(202).send(d);
     },
   );
@@ -133,27 +86,18 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req, reply) => {
       const body = parseInput(replaySchema, req.body ?? {});
-      const now = deps.now();
-      let q = db
-        .updateTable("deliveries")
-        .set({
-          status: "pending",
-          next_attempt_at: now,
-          updated_at: now,
-          lease_owner: null,
-          lease_until: null,
-        })
-        .where("status", "in", body.status)
-        // An erased lead's deliveries stay as its erasure left them.
-        .where(leadNotErased);
-      if (body.destination)
-        q = q.where("destination_id", "=", (await deps.destinations.get(body.destination)).id);
-      if (body.since) q = q.where("created_at", ">=", Date.parse(body.since));
-      if (body.until) q = q.where("created_at", "<", Date.parse(body.until));
-      const res = await q.executeTakeFirst();
+      const replayed = await store.replay(
+        {
+          statuses: body.status,
+          destinationId: body.destination ? (await deps.destinations.get(body.destination)).id : undefined,
+          since: body.since ? Date.parse(body.since) : undefined,
+          until: body.until ? Date.parse(body.until) : undefined,
+        },
+        deps.now(),
+      );
       deps.events.emit("work:available");
-      await deps.db.notifyWork();
-      return reply.code(202).send({ replayed: Number(res.numUpdatedRows) });
+      await store.notifyWork();
+      return reply.code(202).send({ replayed });
     },
   );
 }

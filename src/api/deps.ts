@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { CredentialRuntime } from "../auth/runtime.ts";
@@ -11,18 +10,17 @@ import type { DestinationService } from "../destinations/service.ts";
 import type { Events } from "../events.ts";
 import type { Ingest } from "../ingest/ingest.ts";
 import type { Metrics } from "../metrics.ts";
-import type { Db } from "../store/db.ts";
+import type { DeliveryStore } from "../store/delivery-store.ts";
 import type { ApiKeys } from "../store/keys-repo.ts";
 import type { OAuthStates } from "../store/oauth-states-repo.ts";
-import type { Database } from "../store/schema.ts";
 import { AppError } from "../util/errors.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
 
 /** What route handlers may use. */
 export interface ApiDeps {
   config: Config;
-  db: Db;
-  kysely: Kysely<Database>;
+  /** Delivery transitions and read models (routes get no database handle). */
+  store: DeliveryStore;
   log: Logger;
   events: Events;
   ingest: Ingest;

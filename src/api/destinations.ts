@@ -57,7 +57,7 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
       // Resumed or enabled again: its waiting deliveries go now, here and in other processes.
       if (updated.paused === false && updated.enabled !== false) {
         deps.events.emit("work:available");
-        await deps.db.notifyWork().catch(() => undefined);
+        await deps.store.notifyWork().catch(() => undefined);
       }
       return view(updated);
     },

@@ -1,10 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { leadInputSchema } from "../lead/lead.ts";
-import { eraseLeadData } from "../store/erasure.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
-import { leadView, loadDeliveries, loadRouting, snapshot } from "./views.ts";
+import { deliveriesView, leadView, routingView } from "./views.ts";
 
 /** The longest `Idempotency-Key` accepted (a longer one is refused, never cut). */
 const MAX_KEY_LENGTH = 200;
@@ -133,7 +132,7 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
 /** Reading and erasing leads: the `admin` scope. */
 export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const db = deps.kysely;
+  const store = deps.store;
   app.get(
     "/v1/leads/:id",
     {
@@ -147,18 +146,13 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const { id } = req.params as { id: string };
-      const found = await snapshot(db, async (trx) => {
-        const lead = await trx.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
-        return (
-          lead && {
-            ...leadView(lead),
-            deliveries: await loadDeliveries(trx, { leadId: id }, true),
-            routing: await loadRouting(trx, id),
-          }
-        );
-      });
+      const found = await store.reads.lead(id);
       if (!found) throw notFound("lead", id);
-      return found;
+      return {
+        ...leadView(found.lead),
+        deliveries: deliveriesView(found.deliveries, true),
+        routing: found.routing.map(routingView),
+      };
     },
   );
 
@@ -173,21 +167,7 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const q = parseInput(leadListQuery, req.query);
-      let query = db
-        .selectFrom("leads")
-        .selectAll()
-        .orderBy("id", "desc")
-        .limit(q.limit + 1);
-      if (q.cursor) query = query.where("id", "<", q.cursor);
-      if (q.source) query = query.where("source", "=", q.source);
-      if (q.q) {
-        const like = `%${q.q.toLowerCase().replace(/[%_]/g, "")}%`;
-        const op = deps.db.caps.ilike ? "ilike" : "like";
-        query = query.where((eb) =>
-          eb.or([eb("name", op, like), eb("email", op, like), eb("phone", op, like)]),
-        );
-      }
-      const rows = await query.execute();
+      const rows = await store.reads.leads({ limit: q.limit, cursor: q.cursor, source: q.source, text: q.q });
       const page = rows.slice(0, q.limit);
       return {
         data: page.map(leadView),
@@ -201,7 +181,7 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ["leads"], summary: "Erase a lead's personal data (keeps delivery statistics)" } },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      const erased = await eraseLeadData(db, id, deps.now());
+      const erased = await store.eraseLead(id, deps.now());
       if (!erased) throw notFound("lead", id);
       return reply.code(204).send();
     },

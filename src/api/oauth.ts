@@ -189,22 +189,11 @@ export function oauthCallbackRoutes(app: FastifyInstance, deps: ApiDeps): void {
       await deps.destinations.setState(destination.id, "active");
       // Deliveries that waited for the reconnect are due now.
       const now = deps.now();
-      const woken = await deps.kysely
-        .updateTable("deliveries")
-        .set({ next_attempt_at: now })
-        .where("destination_id", "=", destination.id)
-        .where("status", "=", "retrying")
-        .executeTakeFirst();
+      // (Those of a destination that was never connected waited as `pending`, already due.)
+      const woken = await deps.store.wakeDestination(destination.id, now);
       deps.events.emit("work:available");
-      await deps.db.notifyWork().catch(() => undefined);
-      // Deliveries of a destination that was never connected waited as `pending` (already due).
-      const unclaimed = await deps.kysely
-        .selectFrom("deliveries")
-        .select((eb) => eb.fn.countAll<number>().as("n"))
-        .where("destination_id", "=", destination.id)
-        .where("status", "=", "pending")
-        .executeTakeFirst();
-      const waiting = Number(woken.numUpdatedRows) + Number(unclaimed?.n ?? 0);
+      await deps.store.notifyWork().catch(() => undefined);
+      const waiting = woken.woken + woken.pending;
       deps.log.info({ destination: destination.name, waiting }, "destination connected");
       return page(
         reply,

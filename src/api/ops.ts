@@ -11,8 +11,8 @@ export function opsRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ["operations"], summary: "The database answers" } },
     async (_req, reply) => {
       try {
-        await deps.db.ping();
-        return { status: "ready", database: deps.db.target.kind };
+        await deps.store.ping();
+        return { status: "ready", database: deps.store.databaseKind };
       } catch {
         return reply.code(503).send({
           error: { code: "database_unavailable", message: "the database does not answer", details: [] },

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { batchItems, recordCallback } from "../store/batches-repo.ts";
 import type { ApiDeps } from "./deps.ts";
 import { sendError } from "./http-errors.ts";
 
@@ -37,11 +36,7 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req, reply) => {
       const id = verify("file", (req.params as { token: string }).token, reply);
       if (!id) return reply;
-      const batch = await deps.kysely
-        .selectFrom("batches")
-        .selectAll()
-        .where("id", "=", id)
-        .executeTakeFirst();
+      const batch = await deps.store.reads.batchById(id);
       const d = batch && (await deps.destinations.resolved()).get(batch.destination_id);
       if (!batch || !d?.connector.batching) return sendError(reply, 404, "not_found", "no such batch");
       if (batch.finished_at !== null && deps.now() > Number(batch.finished_at) + FILE_GRACE_MS) {
@@ -53,7 +48,7 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
           `this batch is ${batch.status}: its file is no longer served`,
         );
       }
-      const items = await batchItems(deps.kysely, id, false);
+      const items = await deps.store.reads.batchFileItems(id);
       const file = await d.connector.batching.renderFile({
         items: items.map((i) => ({ deliveryId: i.deliveryId, leadId: i.leadId, lead: i.lead })),
         mapping: d.mapping,
@@ -75,12 +70,12 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req, reply) => {
       const id = verify("callback", (req.params as { token: string }).token, reply);
       if (!id) return reply;
-      const status = await recordCallback(deps.kysely, id, parseBody(req.body), deps.now());
+      const status = await deps.store.recordCallback(id, parseBody(req.body), deps.now());
       if (!status) return sendError(reply, 404, "not_found", "no such batch");
       req.log.info({ batch: id, status }, "batch callback");
       if (status === "submitting" || status === "processing") {
         deps.events.emit("batch:callback", { batchId: id });
-        await deps.db.notifyWork().catch(() => undefined);
+        await deps.store.notifyWork().catch(() => undefined);
       }
       return { received: true, batch: id, status };
     },

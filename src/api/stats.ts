@@ -31,7 +31,6 @@ const zero = (): Counts => Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0
 
 /** GET /v1/stats: counts by status, overall and per destination (the dashboard's overview). */
 export function statsRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const db = deps.kysely;
   app.get(
     "/v1/stats",
     {
@@ -42,16 +41,8 @@ export function statsRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (): Promise<z.infer<typeof statsSchema>> => {
-      const [groups, leads, destinations] = await Promise.all([
-        db
-          .selectFrom("deliveries")
-          .select(["destination_id", "status", (eb) => eb.fn.countAll<number | string>().as("n")])
-          .groupBy(["destination_id", "status"])
-          .execute(),
-        db
-          .selectFrom("leads")
-          .select((eb) => eb.fn.countAll<number | string>().as("n"))
-          .executeTakeFirst(),
+      const [{ deliveries: groups, leads }, destinations] = await Promise.all([
+        deps.store.reads.counts(),
         deps.destinations.list(),
       ]);
       const total = zero();
@@ -66,7 +57,7 @@ export function statsRoutes(app: FastifyInstance, deps: ApiDeps): void {
         counts[status] += n;
       }
       return {
-        leads: Number(leads?.n ?? 0),
+        leads,
         deliveries: total,
         destinations: destinations.map((d) => ({
           id: d.id,

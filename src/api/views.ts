@@ -1,12 +1,6 @@
-import type { Kysely } from "kysely";
 import type { Exchange } from "../http/http-client.ts";
-import type {
-  AttemptsTable,
-  Database,
-  DeliveriesTable,
-  LeadRoutingTable,
-  LeadsTable,
-} from "../store/schema.ts";
+import type { DeliveryRows } from "../store/read-models.ts";
+import type { AttemptsTable, DeliveriesTable, LeadRoutingTable, LeadsTable } from "../store/schema.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
@@ -69,17 +63,6 @@ export function leadView(l: LeadsTable) {
   };
 }
 
-/** A lead's routing records: each destination it did not go to, and why. */
-export async function loadRouting(db: Kysely<Database>, leadId: string) {
-  const rows = await db
-    .selectFrom("lead_routing")
-    .selectAll()
-    .where("lead_id", "=", leadId)
-    .orderBy("destination_name")
-    .execute();
-  return rows.map(routingView);
-}
-
 export function routingView(r: LeadRoutingTable) {
   return {
     destinationId: r.destination_id,
@@ -91,46 +74,13 @@ export function routingView(r: LeadRoutingTable) {
   };
 }
 
-/**
- * Runs reads that must agree with each other in one snapshot: a lead and its deliveries and
- * attempts, say. Read one after the other, a delivery could be seen `delivered` while the lead was
- * read before the same commit wrote its enrichment. Repeatable read on Postgres; on SQLite any
- * transaction reads one snapshot.
- */
-export function snapshot<T>(db: Kysely<Database>, read: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-  return db.transaction().setIsolationLevel("repeatable read").setAccessMode("read only").execute(read);
-}
-
-/** Deliveries with destination names and (optionally) their attempts. */
-export async function loadDeliveries(
-  db: Kysely<Database>,
-  where: { leadId?: string; id?: string },
-  withAttempts: boolean,
-) {
-  let q = db
-    .selectFrom("deliveries")
-    .leftJoin("destinations", "destinations.id", "deliveries.destination_id")
-    .selectAll("deliveries")
-    .select("destinations.name as destination_name");
-  if (where.leadId) q = q.where("deliveries.lead_id", "=", where.leadId);
-  if (where.id) q = q.where("deliveries.id", "=", where.id);
-  const rows = await q.orderBy("deliveries.id").execute();
-  if (!withAttempts || rows.length === 0) return rows.map((r) => deliveryView(r));
-  const attempts = await db
-    .selectFrom("attempts")
-    .selectAll()
-    .where(
-      "delivery_id",
-      "in",
-      rows.map((r) => r.id),
-    )
-    .orderBy("number")
-    .orderBy("id")
-    .execute();
-  return rows.map((r) =>
+/** Deliveries with destination names and (when read) their attempts. */
+export function deliveriesView(d: DeliveryRows, withAttempts: boolean) {
+  if (!withAttempts || d.rows.length === 0) return d.rows.map((r) => deliveryView(r));
+  return d.rows.map((r) =>
     deliveryView(
       r,
-      attempts.filter((a) => a.delivery_id === r.id),
+      d.attempts.filter((a) => a.delivery_id === r.id),
     ),
   );
 }

@@ -1,10 +1,10 @@
 import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { DeliveryContext, Outcome } from "../connectors/connector.ts";
-import { authTarget, type ResolvedDestination } from "../destinations/model.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
 import type { Lead } from "../lead/lead.ts";
-import { createRedactor, type Redactor, redactValue } from "../util/redact.ts";
+import { type Redactor, redactValue } from "../util/redact.ts";
+import { openAttemptSession } from "./attempt-session.ts";
 import { encodeBody, type Exchange, fullUrl, type HttpClient, type Transport } from "../http/http-client.ts";
-import { recordingClient, redactRecorded } from "../http/recording.ts";
 
 export interface AttemptInput {
   destination: ResolvedDestination;
@@ -45,10 +45,14 @@ export function defaultPayload(input: Record<string, unknown>): unknown {
 export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   const { destination } = input;
   const t0 = performance.now();
-  const exchanges: Exchange[] = [];
-  const redactor = createRedactor(destination.secretValues);
-  const recorded = recordingClient(input.transport, redactor, exchanges, input.signal);
-  const http: HttpClient = input.dryRun ? dryRunClient(recorded, redactor, exchanges) : recorded;
+  const session = openAttemptSession({
+    destination,
+    transport: input.transport,
+    credentials: input.credentials,
+    signal: input.signal,
+    ...(input.dryRun ? { failureHoldMs: 0, wrap: dryRunClient } : {}),
+  });
+  const { redactor, http } = session;
   let state = { ...input.state };
   const ctx: DeliveryContext<unknown> = {
     lead: input.lead,
@@ -70,12 +74,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
       },
     },
     http,
-    auth: input.credentials.session(
-      authTarget(destination, input.dryRun ? { failureHoldMs: 0 } : {}),
-      destination.strategy,
-      http,
-      redactor,
-    ),
+    auth: session.auth,
     state,
     setState: (patch) => {
       state = { ...state, ...patch };
@@ -93,7 +92,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   if (outcome.kind === "delivered") outcome = redactDelivered(outcome, redactor);
   return {
     outcome,
-    exchanges: redactRecorded(exchanges, redactor),
+    exchanges: session.recorded(),
     state,
     durationMs: Math.round(performance.now() - t0),
   };

@@ -4,7 +4,8 @@ import type { LoadedItem } from "../store/batches-repo.ts";
 import type { BatchesTable } from "../store/schema.ts";
 import { newId } from "../util/ids.ts";
 import type { Exchange } from "../http/http-client.ts";
-import type { Completion } from "./queue.ts";
+import type { Completion } from "../store/completions.ts";
+import { buildCompletion } from "./completion.ts";
 import { nextRetryDelay } from "./schedule.ts";
 
 /**
@@ -49,36 +50,35 @@ export function batchCompletion(input: {
     status = delay === undefined ? "failed" : "retrying";
     if (delay !== undefined) nextAttemptAt = now + delay;
   }
-  const outcome = status === "delivered" ? "delivered" : status === "retrying" ? "retry" : "failed";
-  const completion: Completion = {
-    deliveryId: item.deliveryId,
-    owner,
-    batchId: batch.id,
-    leadId: item.leadId,
-    destinationId: batch.destination_id,
-    status,
-    attempts: item.attempt,
-    nextAttemptAt,
-    lastError: code ? `${code}: ${message ?? ""} (batch ${batch.id})` : null,
-    lastStatus: null,
-    externalId: status === "delivered" && batch.external_id ? batch.external_id : null,
-    result: Object.keys(stored).length > 0 ? JSON.stringify(stored) : null,
-    deliveredAt: status === "delivered" ? now : null,
-    attempt: {
-      id: newId(),
-      delivery_id: item.deliveryId,
-      lead_id: item.leadId,
-      destination_id: batch.destination_id,
-      number: item.attempt,
-      started_at: started,
-      duration_ms: now - started,
-      outcome,
-      exchanges: JSON.stringify(exchanges),
-      response_status: null,
-      error_code: code ?? null,
-      error_message: message === undefined ? null : `${message} (batch ${batch.id})`,
+  return buildCompletion(
+    {
+      deliveryId: item.deliveryId,
+      owner,
+      batchId: batch.id,
+      leadId: item.leadId,
+      destinationId: batch.destination_id,
     },
-  };
-  if (r?.ok && r.enrichment !== undefined && d) completion.enrichment = { name: d.name, value: r.enrichment };
-  return completion;
+    {
+      status,
+      attempts: item.attempt,
+      nextAttemptAt,
+      code,
+      message: message ?? null,
+      lastStatus: null,
+      externalId: status === "delivered" && batch.external_id ? batch.external_id : null,
+      result: stored,
+      enrichment:
+        r?.ok && r.enrichment !== undefined && d ? { name: d.name, value: r.enrichment } : undefined,
+    },
+    {
+      id: newId(),
+      number: item.attempt,
+      startedAt: started,
+      durationMs: now - started,
+      outcome: status === "delivered" ? "delivered" : status === "retrying" ? "retry" : "failed",
+      exchanges,
+      errorSuffix: ` (batch ${batch.id})`,
+    },
+    now,
+  );
 }

@@ -3,31 +3,33 @@ import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { BatchContext, BatchItem, BatchStep, Batching, ItemResult } from "../connectors/batching.ts";
-import { authTarget, type ResolvedDestination } from "../destinations/model.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
 import type { DestinationService } from "../destinations/service.ts";
 import type { Events } from "../events.ts";
 import {
   batchItems,
   claimBatches,
   createBatch,
+  finishBatch,
   type LoadedItem,
   nextBatchCheckAt,
   nextCheck,
+  recordBatchStep,
   requeueStrays,
   waitingForBatch,
 } from "../store/batches-repo.ts";
 import type { Capabilities } from "../store/db.ts";
 import type { BatchesTable, Database } from "../store/schema.ts";
-import { wakeableDelay } from "../util/delay.ts";
 import { newId } from "../util/ids.ts";
-import { createRedactor, type Redactor, redactValue } from "../util/redact.ts";
+import { type Redactor, redactValue } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
-import { type Exchange, type Transport } from "../http/http-client.ts";
-import { recordingClient, redactRecorded } from "../http/recording.ts";
+import { openAttemptSession } from "./attempt-session.ts";
 import { batchCompletion } from "./batch-completion.ts";
-import { applyCompletions } from "./queue.ts";
-import type { DeliveryRuntime } from "./worker.ts";
+import { upstreamLookup } from "./completion.ts";
+import type { Exchange, Transport } from "../http/http-client.ts";
+import { type NextRound, WakeableLoop } from "./loop.ts";
+import type { DeliveryRuntime } from "./runtime.ts";
 
 /** Signed file and callback URLs stay valid this long after a batch's deadline. */
 export const URL_MARGIN_MS = 3600_000;
@@ -57,7 +59,7 @@ export function batchUrls(signer: UrlSigner, publicUrl: string, batch: { id: str
  * destination's awaiting deliveries reach the batch size or the oldest has waited the window,
  * submits it, checks it (at once after a callback, else on a doubling poll schedule) until it is
  * done, failed or past its deadline, and completes its deliveries in one transaction with the
- * queue's `applyCompletions` (enrichment merged, downstream `after` deliveries unblocked).
+ * store's `finishBatch` (enrichment merged, downstream `after` deliveries unblocked).
  * Everything is in the database: timers are rebuilt from it on start, and batches are claimed with
  * a lease, so any number of processes share the work.
  */
@@ -75,14 +77,8 @@ export class BatchService {
   readonly #signer: UrlSigner;
   readonly #publicUrl: string;
   readonly #notify: () => Promise<void>;
-  readonly #listen: (onWake: () => void) => Promise<() => Promise<void>>;
   readonly #opts: Required<BatchServiceOptions>;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #wakeRequested = false;
-  #off: (() => void)[] = [];
-  #unlisten: (() => Promise<void>) | undefined;
+  readonly #loop: WakeableLoop;
   #straysCheckedAt = 0;
 
   constructor(
@@ -106,54 +102,38 @@ export class BatchService {
     this.#signer = deps.signer;
     this.#publicUrl = deps.publicUrl;
     this.#notify = deps.notifyWork;
-    this.#listen = deps.listen;
     this.#opts = { idleCheckMs: 1000, concurrency: 8, ...deps.options };
+    this.#loop = new WakeableLoop({
+      ...{ events: deps.events, caps: deps.caps, listen: deps.listen, log: this.#log },
+      round: () => this.#round(),
+      wakeOn: ["deliveries:awaiting", "batch:callback"],
+      errorWaitMs: this.#opts.idleCheckMs,
+    });
   }
 
   async start(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    this.#off.push(
-      this.#events.on("deliveries:awaiting", () => this.wake()),
-      this.#events.on("batch:callback", () => this.wake()),
-    );
-    if (this.#caps.listenNotify) this.#unlisten = await this.#listen(() => this.wake());
-    this.#loop = this.#run();
+    await this.#loop.start();
   }
 
   wake(): void {
-    this.#wakeRequested = true;
-    this.#wake?.();
+    this.#loop.wake();
   }
 
   /** Finishes the step in progress (bounded by the vendor timeouts) and stops. */
   async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    for (const off of this.#off) off();
-    this.#off = [];
-    this.wake();
-    await this.#loop;
-    await this.#unlisten?.();
+    if (!this.#loop.running) return;
+    await this.#loop.stop();
+    await this.#loop.unlisten();
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
-      this.#wakeRequested = false;
-      let next: number | undefined;
-      try {
-        next = await this.#tick();
-      } catch (err) {
-        this.#log.error({ err }, "batch step failed; trying again shortly");
-      }
-      if (!this.#running) break;
-      if (this.#wakeRequested) continue;
-      const wait = Math.min(this.#opts.idleCheckMs, Math.max(10, (next ?? Infinity) - this.#now()));
-      const delay = wakeableDelay(wait);
-      this.#wake = delay.wake;
-      await delay.done;
-      this.#wake = undefined;
+  async #round(): Promise<NextRound> {
+    let next: number | undefined;
+    try {
+      next = await this.#tick();
+    } catch (err) {
+      this.#log.error({ err }, "batch step failed; trying again shortly");
     }
+    return Math.min(this.#opts.idleCheckMs, Math.max(10, (next ?? Infinity) - this.#now()));
   }
 
   /** One round: close batches, run due steps. Returns when something falls due next. */
@@ -240,9 +220,12 @@ export class BatchService {
     }
     const batching = d.connector.batching;
     const policy = batching.policy(d.connectorConfig);
-    const redactor = createRedactor(d.secretValues);
-    const exchanges: Exchange[] = [];
-    const http = recordingClient(this.#transport, redactor, exchanges);
+    const session = openAttemptSession({
+      destination: d,
+      transport: this.#transport,
+      credentials: this.#credentials,
+    });
+    const { redactor, exchanges, http } = session;
     const urls = batchUrls(this.#signer, this.#publicUrl, batch);
     const ctx: BatchContext<unknown> = {
       batch: {
@@ -259,7 +242,7 @@ export class BatchService {
       mapping: d.mapping,
       policy,
       http,
-      auth: this.#credentials.session(authTarget(d), d.strategy, http, redactor),
+      auth: session.auth,
       download: async (url, timeoutMs) => {
         const t0 = performance.now();
         const res = await this.#transport.stream(url, timeoutMs);
@@ -298,30 +281,23 @@ export class BatchService {
         message: `not finished ${policy.deadlineMs} ms after the batch was closed${why}`,
       };
     }
-    const recorded = redactRecorded(exchanges, redactor);
+    const recorded = session.recorded();
     const log = JSON.stringify([...(JSON.parse(batch.log) as Exchange[]), ...recorded].slice(-LOG_LIMIT));
     const later = now + Math.min(policy.pollIntervalMs * 2 ** batch.checks, policy.pollMaxIntervalMs);
-    const mine = this.#db
-      .updateTable("batches")
-      .where("id", "=", batch.id)
-      .where("lease_owner", "=", this.id)
-      .where("status", "in", ["submitting", "processing"]);
-    const release = { lease_owner: null, lease_until: null, updated_at: now, log };
+    const release = { updated_at: now, log };
     switch (step.kind) {
       case "submitted":
-        await mine
-          .set({
-            ...release,
-            status: "processing",
-            external_id: step.externalId,
-            vendor_status: step.vendorStatus ?? null,
-            vendor_state: step.vendorState ? this.#box.seal(JSON.stringify(step.vendorState)) : null,
-            submitted_at: now,
-            checks: 0,
-            error: null,
-            next_check_at: nextCheck(batch.callback_at, now, now + policy.pollIntervalMs),
-          })
-          .execute();
+        await recordBatchStep(this.#db, batch.id, this.id, {
+          ...release,
+          status: "processing",
+          external_id: step.externalId,
+          vendor_status: step.vendorStatus ?? null,
+          vendor_state: step.vendorState ? this.#box.seal(JSON.stringify(step.vendorState)) : null,
+          submitted_at: now,
+          checks: 0,
+          error: null,
+          next_check_at: nextCheck(batch.callback_at, now, now + policy.pollIntervalMs),
+        });
         this.#log.info(
           { batch: batch.id, destination: d.name, externalId: step.externalId },
           "batch submitted",
@@ -329,16 +305,14 @@ export class BatchService {
         return;
       case "pending":
       case "retry":
-        await mine
-          .set({
-            ...release,
-            checks: batch.checks + 1,
-            ...(step.kind === "pending"
-              ? { vendor_status: step.vendorStatus }
-              : { error: `${step.code}: ${step.message}` }),
-            next_check_at: nextCheck(batch.callback_at, now, later),
-          })
-          .execute();
+        await recordBatchStep(this.#db, batch.id, this.id, {
+          ...release,
+          checks: batch.checks + 1,
+          ...(step.kind === "pending"
+            ? { vendor_status: step.vendorStatus }
+            : { error: `${step.code}: ${step.message}` }),
+          next_check_at: nextCheck(batch.callback_at, now, later),
+        });
         return;
       case "done":
       case "failed":
@@ -388,42 +362,21 @@ export class BatchService {
         now,
       });
     });
-    const destinations = await this.#destinations.resolved();
-    const byName = new Map([...destinations.values()].map((x) => [x.name, x.id]));
-    const upstreamOf = (id: string) =>
-      (destinations.get(id)?.after ?? []).flatMap((name) => byName.get(name) ?? []);
-    const ended = await this.#db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable("batches")
-        .set({
-          status: step.kind === "done" ? "completed" : "failed",
-          checks: batch.status === "processing" ? batch.checks + 1 : batch.checks,
-          vendor_status: step.vendorStatus ?? batch.vendor_status,
-          error: step.kind === "failed" ? `${step.code}: ${step.message}` : null,
-          finished_at: now,
-          next_check_at: null,
-          lease_owner: null,
-          lease_until: null,
-          updated_at: now,
-          log,
-        })
-        .where("id", "=", batch.id)
-        .where("lease_owner", "=", this.id)
-        .where("status", "in", ["submitting", "processing"])
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) return false;
-      const applied = new Set(
-        (await applyCompletions(trx, completions, now, upstreamOf)).map((c) => c.deliveryId),
-      );
-      for (const c of completions) {
-        await trx
-          .updateTable("batch_items")
-          .set({ status: applied.has(c.deliveryId) ? c.status : "superseded", error: c.lastError })
-          .where("batch_id", "=", batch.id)
-          .where("delivery_id", "=", c.deliveryId)
-          .execute();
-      }
-      return true;
+    const { upstreamOf } = upstreamLookup(await this.#destinations.resolved());
+    const ended = await finishBatch(this.#db, {
+      batchId: batch.id,
+      owner: this.id,
+      values: {
+        status: step.kind === "done" ? "completed" : "failed",
+        checks: batch.status === "processing" ? batch.checks + 1 : batch.checks,
+        vendor_status: step.vendorStatus ?? batch.vendor_status,
+        error: step.kind === "failed" ? `${step.code}: ${step.message}` : null,
+        updated_at: now,
+        log,
+      },
+      completions,
+      now,
+      upstreamOf,
     });
     if (!ended) return;
     const counts: Record<string, number> = {};

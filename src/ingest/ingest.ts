@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
-import type { ClaimedRow } from "../delivery/queue.ts";
 import type { ApiErrorCode } from "../domain/codes.ts";
+import type { ClaimedRow } from "../store/deliveries-repo.ts";
 import type { ResolvedDestination } from "../destinations/model.ts";
 import type { DestinationService } from "../destinations/service.ts";
 import type { Events } from "../events.ts";

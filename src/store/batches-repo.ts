@@ -1,6 +1,7 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, sql, type UpdateObject } from "kysely";
 import type { Lead } from "../lead/lead.ts";
 import { newId } from "../util/ids.ts";
+import { applyCompletions, type Completion } from "./completions.ts";
 import type { Capabilities } from "./db.ts";
 import type { BatchesTable, Database } from "./schema.ts";
 
@@ -232,4 +233,71 @@ export async function requeueStrays(
   if (batchingIds.length > 0) q = q.where("destination_id", "not in", batchingIds);
   const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
+}
+
+/** A batch by id (the signed file URL serves its file). */
+export function batchById(db: Kysely<Database>, id: string): Promise<BatchesTable | undefined> {
+  return db.selectFrom("batches").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+/** A step's result for a batch this process holds (`owner`), which also gives the lease back. */
+export async function recordBatchStep(
+  db: Kysely<Database>,
+  batchId: string,
+  owner: string,
+  values: UpdateObject<Database, "batches">,
+): Promise<void> {
+  await db
+    .updateTable("batches")
+    .set({ ...values, lease_owner: null, lease_until: null })
+    .where("id", "=", batchId)
+    .where("lease_owner", "=", owner)
+    .where("status", "in", ["submitting", "processing"])
+    .execute();
+}
+
+/**
+ * Ends a batch held by `owner` (completed or failed) and completes its deliveries in the same
+ * transaction (`applyCompletions`, guarded by the batch: a delivery no longer waiting in it is
+ * `superseded`). Returns false when the batch was not held by `owner` or already finished.
+ */
+export async function finishBatch(
+  db: Kysely<Database>,
+  opts: {
+    batchId: string;
+    owner: string;
+    values: UpdateObject<Database, "batches">;
+    completions: Completion[];
+    now: number;
+    upstreamOf: (destinationId: string) => string[];
+  },
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable("batches")
+      .set({
+        ...opts.values,
+        next_check_at: null,
+        lease_owner: null,
+        lease_until: null,
+        finished_at: opts.now,
+      })
+      .where("id", "=", opts.batchId)
+      .where("lease_owner", "=", opts.owner)
+      .where("status", "in", ["submitting", "processing"])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return false;
+    const applied = new Set(
+      (await applyCompletions(trx, opts.completions, opts.now, opts.upstreamOf)).map((c) => c.deliveryId),
+    );
+    for (const c of opts.completions) {
+      await trx
+        .updateTable("batch_items")
+        .set({ status: applied.has(c.deliveryId) ? c.status : "superseded", error: c.lastError })
+        .where("batch_id", "=", opts.batchId)
+        .where("delivery_id", "=", c.deliveryId)
+        .execute();
+    }
+    return true;
+  });
 }

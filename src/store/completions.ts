@@ -1,81 +1,13 @@
 import { CompiledQuery, type Kysely, sql } from "kysely";
-import type { Capabilities } from "../store/db.ts";
-import { insertRows } from "../store/insert-rows.ts";
-import type { Lead } from "../lead/lead.ts";
-import type { Database, DeliveriesTable } from "../store/schema.ts";
 import { type CompletedStatus, FINAL_STATUSES } from "../domain/status.ts";
+import { insertRows } from "./insert-rows.ts";
+import type { Database } from "./schema.ts";
 
-export type ClaimedRow = Pick<
-  DeliveriesTable,
-  "id" | "lead_id" | "destination_id" | "attempts" | "result" | "status" | "lease_until"
-> & {
-  lead_data: string;
-  /** The lead itself, when the row comes straight from ingest (saves parsing `lead_data`). */
-  lead?: Lead;
-};
-
-/**
- * Claims up to `limit` due deliveries for `owner` until `leaseUntil`. On Postgres the candidate rows
- * are locked with `FOR UPDATE SKIP LOCKED`, so concurrent workers never claim the same row; SQLite
- * has one writer, so the UPDATE … WHERE id IN (SELECT …) is already atomic.
+/*
+ * Completing attempts: the transition from "leased (or awaiting a batch)" to the attempt's outcome,
+ * with the attempt log row, enrichment and the unblocking of downstream (`after`) deliveries in the
+ * same transaction. Final is final: a row made final meanwhile (erasure, a manual fail) is skipped.
  */
-export async function claimDue(
-  db: Kysely<Database>,
-  caps: Capabilities,
-  opts: { owner: string; now: number; leaseUntil: number; limit: number; excludeDestinations: string[] },
-): Promise<ClaimedRow[]> {
-  if (opts.limit <= 0) return [];
-  let candidates = db
-    .selectFrom("deliveries")
-    .select("id")
-    .where("next_attempt_at", "<=", opts.now)
-    .orderBy("next_attempt_at")
-    .limit(opts.limit);
-  if (opts.excludeDestinations.length > 0) {
-    candidates = candidates.where("destination_id", "not in", opts.excludeDestinations);
-  }
-  if (caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
-  const claimed = await db
-    .updateTable("deliveries")
-    // A claimed row is due again when its lease runs out (a crashed worker's rows come back by
-    // themselves), so the queue index only ever holds rows nobody is working on.
-    .set({ lease_owner: opts.owner, lease_until: opts.leaseUntil, next_attempt_at: opts.leaseUntil })
-    .where("id", "in", candidates)
-    .returning(["id", "lead_id", "destination_id", "attempts", "result", "status", "lease_until"])
-    .execute();
-  if (claimed.length === 0) return [];
-  const leads = await db
-    .selectFrom("leads")
-    .select(["id", "data", "erased_at"])
-    .where("id", "in", [...new Set(claimed.map((c) => c.lead_id))])
-    .execute();
-  const byId = new Map(leads.map((l) => [l.id, l]));
-  // A lead erased between the claim and this read: its erase made the row final and took the
-  // lease back, so it is not pushed (its data is gone; a `[erased]` record must not go out).
-  return claimed.flatMap((c) => {
-    const lead = byId.get(c.lead_id);
-    return lead?.erased_at != null ? [] : [{ ...c, lead_data: lead?.data ?? "{}" }];
-  });
-}
-
-/**
- * The earliest time a delivery this worker could claim becomes due, or undefined. A leased row's
- * next_attempt_at is its lease's end, so a crashed worker's rows fall due by themselves. Walks the
- * due-index in order and stops at the first row, so it stays cheap with a large backlog.
- * Destinations in `exclude` (disabled, or at their concurrency limit, which wake the worker when a
- * slot frees) are left out.
- */
-export async function nextDueAt(db: Kysely<Database>, exclude: string[] = []): Promise<number | undefined> {
-  let q = db
-    .selectFrom("deliveries")
-    .select("next_attempt_at")
-    .where("next_attempt_at", "is not", null)
-    .orderBy("next_attempt_at")
-    .limit(1);
-  if (exclude.length > 0) q = q.where("destination_id", "not in", exclude);
-  const row = await q.executeTakeFirst();
-  return row?.next_attempt_at == null ? undefined : Number(row.next_attempt_at);
-}
 
 export interface Completion {
   deliveryId: string;
@@ -266,53 +198,4 @@ function completionUpdate(
     where id = ${""} and status = 'awaiting' and batch_id = ${""}`
   ).compile(db);
   return (params) => CompiledQuery.raw(compiled.sql, params);
-}
-
-/** Gives claimed rows back (graceful shutdown): due again at once for any worker. */
-export async function releaseLeases(
-  db: Kysely<Database>,
-  owner: string,
-  ids: string[],
-  now: number,
-): Promise<void> {
-  if (ids.length === 0) return;
-  await db
-    .updateTable("deliveries")
-    .set({ lease_owner: null, lease_until: null, next_attempt_at: now })
-    .where("lease_owner", "=", owner)
-    .where("id", "in", ids)
-    .where("status", "not in", FINAL_STATUSES)
-    .execute();
-}
-
-/**
- * Extends the leases of rows this worker is still pushing (a heartbeat), so an attempt that takes
- * longer than the lease — a slow token endpoint, then a slow push, then a re-fetch — is never
- * taken over by another worker while the lease stays short enough for quick crash recovery.
- */
-export async function renewLeases(
-  db: Kysely<Database>,
-  owner: string,
-  ids: string[],
-  leaseUntil: number,
-): Promise<void> {
-  for (let c = 0; c < ids.length; c += 500) {
-    await db
-      .updateTable("deliveries")
-      .set({ lease_until: leaseUntil, next_attempt_at: leaseUntil })
-      .where("lease_owner", "=", owner)
-      .where("id", "in", ids.slice(c, c + 500))
-      .where("status", "not in", FINAL_STATUSES)
-      .execute();
-  }
-}
-
-/** Counts by status (for metrics: queue depth). */
-export async function countByStatus(db: Kysely<Database>): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom("deliveries")
-    .select(["status", sql<number>`count(*)`.as("n")])
-    .groupBy("status")
-    .execute();
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }

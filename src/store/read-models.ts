@@ -1,0 +1,193 @@
+import type { BatchStatus, DeliveryStatus } from "../domain/status.ts";
+import type { Kysely } from "kysely";
+import type { Capabilities } from "./db.ts";
+import type {
+  AttemptsTable,
+  BatchesTable,
+  BatchItemsTable,
+  Database,
+  DeliveriesTable,
+  LeadRoutingTable,
+  LeadsTable,
+} from "./schema.ts";
+
+/** What the API reads (the views in src/api/ shape these rows); nothing here writes. */
+
+export type DeliveryRow = DeliveriesTable & { destination_name: string | null };
+export type BatchRow = BatchesTable & { destination_name: string | null };
+export interface DeliveryRows {
+  rows: DeliveryRow[];
+  /** The rows' attempts (number order) when asked for, else empty. */
+  attempts: AttemptsTable[];
+}
+/** A page of a list: `limit` + 1 rows are read, so a longer answer means there is a next page. */
+export interface PageQuery {
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/**
+ * Runs reads that must agree with each other in one snapshot: a lead and its deliveries and
+ * attempts, say. Read one after the other, a delivery could be seen `delivered` while the lead was
+ * read before the same commit wrote its enrichment. Repeatable read on Postgres; on SQLite any
+ * transaction reads one snapshot.
+ */
+export function snapshot<T>(db: Kysely<Database>, read: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+  return db.transaction().setIsolationLevel("repeatable read").setAccessMode("read only").execute(read);
+}
+
+const deliveriesWithNames = (db: Kysely<Database>) =>
+  db
+    .selectFrom("deliveries")
+    .leftJoin("destinations", "destinations.id", "deliveries.destination_id")
+    .selectAll("deliveries")
+    .select("destinations.name as destination_name");
+
+/** Deliveries with destination names and (optionally) their attempts. */
+export async function deliveryRows(
+  db: Kysely<Database>,
+  where: { leadId?: string; id?: string },
+  withAttempts: boolean,
+): Promise<DeliveryRows> {
+  let q = deliveriesWithNames(db);
+  if (where.leadId) q = q.where("deliveries.lead_id", "=", where.leadId);
+  if (where.id) q = q.where("deliveries.id", "=", where.id);
+  const rows = await q.orderBy("deliveries.id").execute();
+  if (!withAttempts || rows.length === 0) return { rows, attempts: [] };
+  const attempts = await db
+    .selectFrom("attempts")
+    .selectAll()
+    .where(
+      "delivery_id",
+      "in",
+      rows.map((r) => r.id),
+    )
+    .orderBy("number")
+    .orderBy("id")
+    .execute();
+  return { rows, attempts };
+}
+
+/** Deliveries, newest first. */
+export async function listDeliveries(
+  db: Kysely<Database>,
+  q: PageQuery & {
+    status?: DeliveryStatus | undefined;
+    leadId?: string | undefined;
+    destinationId?: string | undefined;
+  },
+): Promise<DeliveryRow[]> {
+  let query = deliveriesWithNames(db)
+    .orderBy("deliveries.id", "desc")
+    .limit(q.limit + 1);
+  if (q.cursor) query = query.where("deliveries.id", "<", q.cursor);
+  if (q.status) query = query.where("deliveries.status", "=", q.status);
+  if (q.leadId) query = query.where("deliveries.lead_id", "=", q.leadId);
+  if (q.destinationId !== undefined) query = query.where("deliveries.destination_id", "=", q.destinationId);
+  return query.execute();
+}
+
+/** A lead's routing records (each destination it did not go to), by destination name. */
+export function routingRows(db: Kysely<Database>, leadId: string): Promise<LeadRoutingTable[]> {
+  return db
+    .selectFrom("lead_routing")
+    .selectAll()
+    .where("lead_id", "=", leadId)
+    .orderBy("destination_name")
+    .execute();
+}
+
+/** A lead with its deliveries, attempts and routing records, read in one snapshot. */
+export function leadDetail(
+  db: Kysely<Database>,
+  id: string,
+): Promise<{ lead: LeadsTable; deliveries: DeliveryRows; routing: LeadRoutingTable[] } | undefined> {
+  return snapshot(db, async (trx) => {
+    const lead = await trx.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
+    if (!lead) return undefined;
+    return {
+      lead,
+      deliveries: await deliveryRows(trx, { leadId: id }, true),
+      routing: await routingRows(trx, id),
+    };
+  });
+}
+
+/** Leads, newest first; `text` searches name, email and phone. */
+export async function listLeads(
+  db: Kysely<Database>,
+  caps: Capabilities,
+  q: PageQuery & { source?: string | undefined; text?: string | undefined },
+): Promise<LeadsTable[]> {
+  let query = db
+    .selectFrom("leads")
+    .selectAll()
+    .orderBy("id", "desc")
+    .limit(q.limit + 1);
+  if (q.cursor) query = query.where("id", "<", q.cursor);
+  if (q.source) query = query.where("source", "=", q.source);
+  if (q.text) {
+    const like = `%${q.text.toLowerCase().replace(/[%_]/g, "")}%`;
+    const op = caps.ilike ? "ilike" : "like";
+    query = query.where((eb) => eb.or([eb("name", op, like), eb("email", op, like), eb("phone", op, like)]));
+  }
+  return query.execute();
+}
+
+/** Counts for the overview: deliveries by destination and status, and leads stored. */
+export async function counts(
+  db: Kysely<Database>,
+): Promise<{ leads: number; deliveries: { destination_id: string; status: string; n: number }[] }> {
+  const [groups, leads] = await Promise.all([
+    db
+      .selectFrom("deliveries")
+      .select(["destination_id", "status", (eb) => eb.fn.countAll<number | string>().as("n")])
+      .groupBy(["destination_id", "status"])
+      .execute(),
+    db
+      .selectFrom("leads")
+      .select((eb) => eb.fn.countAll<number | string>().as("n"))
+      .executeTakeFirst(),
+  ]);
+  return {
+    leads: Number(leads?.n ?? 0),
+    deliveries: groups.map((g) => ({ destination_id: g.destination_id, status: g.status, n: Number(g.n) })),
+  };
+}
+
+const batchesWithNames = (db: Kysely<Database>) =>
+  db
+    .selectFrom("batches")
+    .leftJoin("destinations", "destinations.id", "batches.destination_id")
+    .selectAll("batches")
+    .select("destinations.name as destination_name");
+
+/** Batches, newest first. */
+export async function listBatches(
+  db: Kysely<Database>,
+  q: PageQuery & { status?: BatchStatus | undefined; destinationId?: string | undefined },
+): Promise<BatchRow[]> {
+  let query = batchesWithNames(db)
+    .orderBy("batches.id", "desc")
+    .limit(q.limit + 1);
+  if (q.cursor) query = query.where("batches.id", "<", q.cursor);
+  if (q.status) query = query.where("batches.status", "=", q.status);
+  if (q.destinationId !== undefined) query = query.where("batches.destination_id", "=", q.destinationId);
+  return query.execute();
+}
+
+/** One batch with its destination's name. */
+export function batchRow(db: Kysely<Database>, id: string): Promise<BatchRow | undefined> {
+  return batchesWithNames(db).where("batches.id", "=", id).executeTakeFirst();
+}
+
+/** The items of these batches, by delivery id. */
+export async function batchItemRows(db: Kysely<Database>, batchIds: string[]): Promise<BatchItemsTable[]> {
+  if (batchIds.length === 0) return [];
+  return db
+    .selectFrom("batch_items")
+    .selectAll()
+    .where("batch_id", "in", batchIds)
+    .orderBy("delivery_id")
+    .execute();
+}
