@@ -3,12 +3,14 @@ import { after, before, describe, test } from "node:test";
 import { parseDatabaseUrl } from "../src/config.ts";
 import { type Db, openDb } from "../src/store/db.ts";
 import { type DestinationsRepo, destinationsRepo } from "../src/store/destinations-repo.ts";
+import { insertLeads } from "../src/store/leads-repo.ts";
+import { countsByDestinationName, leadDataByEmail } from "../src/store/read-models.ts";
 import type { DestinationsTable } from "../src/store/schema.ts";
 import { newId } from "../src/util/ids.ts";
 import { BACKENDS, type FreshDatabase, freshDatabase } from "./helpers/harness.ts";
 
-// The destinations table's store functions (the destination service holds no SQL), on both
-// backends.
+// The destinations table's store functions (the destination service holds no SQL), and the two
+// reads the demo shows, on both backends.
 for (const backend of BACKENDS) {
   describe(`destinations repository (${backend})`, () => {
     let fresh: FreshDatabase;
@@ -90,6 +92,34 @@ for (const backend of BACKENDS) {
       assert.ok(!left.includes(gone.id), "the removed destination's credential is deleted");
       assert.ok(left.includes(kept.id), "another destination's credential stays");
       assert.notEqual(await repo.stamp(), before);
+    });
+
+    test("the demo's reads: deliveries by destination name and status, a lead by email", async () => {
+      const d = row(`demo-${backend}`);
+      await repo.insert(d);
+      const email = `demo-${backend}@example.com`;
+      const target = { destinationId: d.id, destinationName: d.name, pushDuplicates: false };
+      await insertLeads(
+        db.kysely,
+        [
+          {
+            lead: { name: "Demo", email, attributes: {}, enrichment: { x: { y: 1 } } },
+            idempotencyKey: undefined,
+            targets: [{ ...target, status: "pending" }],
+          },
+          {
+            lead: { name: "Other", email: `other-${email}`, attributes: {}, enrichment: {} },
+            idempotencyKey: undefined,
+            targets: [{ ...target, status: "pending" }],
+          },
+        ],
+        1_000,
+      );
+      const mine = (await countsByDestinationName(db.kysely)).filter((r) => r.name === d.name);
+      assert.deepEqual(mine, [{ name: d.name, status: "pending", n: 2 }]);
+      const data = await leadDataByEmail(db.kysely, email);
+      assert.deepEqual((JSON.parse(data ?? "{}") as { enrichment?: unknown }).enrichment, { x: { y: 1 } });
+      assert.equal(await leadDataByEmail(db.kysely, "nobody@example.com"), undefined);
     });
   });
 }
