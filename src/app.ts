@@ -17,6 +17,7 @@ import { createLogger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
 import { credentialStore } from "./store/credentials-repo.ts";
 import { type Db, openDb } from "./store/db.ts";
+import { destinationsRepo } from "./store/destinations-repo.ts";
 import { ApiKeys } from "./store/keys-repo.ts";
 import { oauthStates } from "./store/oauth-states-repo.ts";
 import { ensurePrivateDir } from "./util/private-files.ts";
@@ -79,7 +80,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const box = createSecretBox(key);
   const signer = createUrlSigner(key);
   const events = new Events();
-  const destinations = new DestinationService(db.kysely, box, { now });
+  const destinations = new DestinationService(destinationsRepo(db.kysely), box, { now });
   const credentials = new CredentialRuntime(credentialStore(db.kysely), box, now);
   destinations.onChange = (id) => void credentials.forget(id).catch(() => undefined);
   const transport: Transport = createTransport({ allowPrivateNetworks: config.allowPrivateNetworks });

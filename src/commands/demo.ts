@@ -319,13 +319,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
 /** What the vendors made of the first sample lead: proof that the multi-step connectors ran. */
 async function highlights(app: App, sandbox: Sandbox): Promise<string> {
   const lines: string[] = [];
-  const first = await app.kysely
-    .selectFrom("leads")
-    .select("data")
-    .where("email", "=", SAMPLE_LEADS[0]!.email)
-    .executeTakeFirst();
+  const first = await app.store.reads.leadDataByEmail(SAMPLE_LEADS[0]!.email);
   const enrichment = first
-    ? ((JSON.parse(first.data) as { enrichment?: Record<string, Record<string, unknown>> }).enrichment ?? {})
+    ? ((JSON.parse(first) as { enrichment?: Record<string, Record<string, unknown>> }).enrichment ?? {})
     : {};
   const answer = enrichment["seed003-ejento"]?.answer;
   if (typeof answer === "string")
@@ -341,17 +337,11 @@ interface Row {
 }
 
 async function deliveryTable(app: App): Promise<{ rows: Row[]; done: boolean; delivered: boolean }> {
-  const rows = await app.kysely
-    .selectFrom("deliveries")
-    .innerJoin("destinations", "destinations.id", "deliveries.destination_id")
-    .select(["destinations.name as name", "deliveries.status as status"])
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .groupBy(["destinations.name", "deliveries.status"])
-    .execute();
+  const rows = await app.store.reads.countsByDestinationName();
   const by = new Map<string, Record<string, number>>();
   for (const r of rows) {
     const c = by.get(r.name) ?? {};
-    c[r.status] = Number(r.n);
+    c[r.status] = r.n;
     by.set(r.name, c);
   }
   const list = [...by.entries()]

@@ -1,10 +1,10 @@
-import type { Kysely } from "kysely";
 import { authStrategy } from "../auth/registry.ts";
 import type { Connector } from "../connectors/connector.ts";
 import { compileFilter, compileMapping, ExpressionFailure, type MappingSpec } from "../connectors/mapping.ts";
 import { connector as findConnector } from "../connectors/registry.ts";
 import type { Lead } from "../lead/lead.ts";
-import type { Database, DestinationsTable } from "../store/schema.ts";
+import type { DestinationsRepo, DestinationState } from "../store/destinations-repo.ts";
+import type { DestinationsTable } from "../store/schema.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { newId } from "../util/ids.ts";
 import { stringsIn } from "../util/redact.ts";
@@ -59,7 +59,7 @@ async function tryOnSample(spec: ReturnType<typeof validateDestination>): Promis
 }
 
 /** A destination whose auth needs a person to connect it first starts out waiting for that. */
-function initialState(authType: string): "active" | "needs_reconnect" {
+function initialState(authType: string): DestinationState {
   return authStrategy(authType)?.connect ? "needs_reconnect" : "active";
 }
 
@@ -72,7 +72,7 @@ export type DestinationView = Record<string, unknown> & { id: string; name: stri
  * reloads when any destination changed — here at once, in other processes within `refreshMs`.
  */
 export class DestinationService {
-  readonly #db: Kysely<Database>;
+  readonly #repo: DestinationsRepo;
   readonly #box: SecretBox;
   readonly #now: () => number;
   readonly #refreshMs: number;
@@ -83,8 +83,8 @@ export class DestinationService {
   /** Called with a destination id whenever it changes (credential cache invalidation). */
   onChange: (id: string) => void = () => undefined;
 
-  constructor(db: Kysely<Database>, box: SecretBox, opts: { now?: () => number; refreshMs?: number } = {}) {
-    this.#db = db;
+  constructor(repo: DestinationsRepo, box: SecretBox, opts: { now?: () => number; refreshMs?: number } = {}) {
+    this.#repo = repo;
     this.#box = box;
     this.#now = opts.now ?? Date.now;
     this.#refreshMs = opts.refreshMs ?? 1000;
@@ -103,7 +103,7 @@ export class DestinationService {
       created_at: now,
       updated_at: now,
     };
-    await this.#db.insertInto("destinations").values(row).execute();
+    await this.#repo.insert(row);
     this.#invalidate(row.id);
     return this.#view(row);
   }
@@ -125,7 +125,7 @@ export class DestinationService {
       ...(credentialsChanged ? { state: initialState(spec.auth.type) } : {}),
       updated_at: Math.max(this.#now(), row.updated_at + 1),
     };
-    await this.#db.updateTable("destinations").set(updated).where("id", "=", row.id).execute();
+    await this.#repo.update(updated);
     if (credentialsChanged) this.#invalidate(row.id);
     else this.#cache = undefined;
     return this.#view(updated);
@@ -134,30 +134,25 @@ export class DestinationService {
   /** Creates the destination, or replaces the one with the same name (config as code). */
   async upsert(doc: Record<string, unknown>): Promise<{ view: DestinationView; created: boolean }> {
     const name = typeof doc.name === "string" ? doc.name : "";
-    const existing = await this.#db
-      .selectFrom("destinations")
-      .select("id")
-      .where("name", "=", name)
-      .executeTakeFirst();
-    if (!existing) return { view: await this.create(doc), created: true };
-    return { view: await this.update(existing.id, doc, { replace: true }), created: false };
+    const existing = await this.#repo.idByName(name);
+    if (existing === undefined) return { view: await this.create(doc), created: true };
+    return { view: await this.update(existing, doc, { replace: true }), created: false };
   }
 
   async remove(idOrName: string): Promise<void> {
     const row = await this.#row(idOrName);
-    await this.#db.deleteFrom("destinations").where("id", "=", row.id).execute();
-    await this.#db.deleteFrom("credentials").where("destination_id", "=", row.id).execute();
+    await this.#repo.remove(row.id);
     this.#invalidate(row.id);
   }
 
-  async setState(id: string, state: "active" | "needs_reconnect"): Promise<void> {
-    await this.#db.updateTable("destinations").set({ state }).where("id", "=", id).execute();
+  async setState(id: string, state: DestinationState): Promise<void> {
+    await this.#repo.setState(id, state);
     this.#cache = undefined;
   }
 
   /** Every destination's name and state, without opening secrets (metrics). */
   async states(): Promise<{ name: string; state: string }[]> {
-    return this.#db.selectFrom("destinations").select(["name", "state"]).execute();
+    return this.#repo.states();
   }
 
   async get(idOrName: string): Promise<DestinationView> {
@@ -165,7 +160,7 @@ export class DestinationService {
   }
 
   async list(): Promise<DestinationView[]> {
-    const rows = await this.#db.selectFrom("destinations").selectAll().orderBy("name").execute();
+    const rows = await this.#repo.all({ ordered: true });
     return rows.map((r) => this.#view(r));
   }
 
@@ -187,15 +182,10 @@ export class DestinationService {
   }
 
   async #reload(): Promise<Map<string, ResolvedDestination>> {
-    const stampRow = await this.#db
-      .selectFrom("destinations")
-      .select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.max("updated_at").as("at")])
-      .executeTakeFirst();
-    const stampStates = await this.#db.selectFrom("destinations").select(["id", "state"]).execute();
-    const stamp = `${stampRow?.n}:${stampRow?.at}:${stampStates.map((s) => s.state[0]).join("")}`;
+    const stamp = await this.#repo.stamp();
     this.#checkedAt = this.#now();
     if (this.#cache && stamp === this.#stamp) return this.#cache;
-    const rows = await this.#db.selectFrom("destinations").selectAll().execute();
+    const rows = await this.#repo.all();
     const map = new Map<string, ResolvedDestination>();
     for (const row of rows) {
       try {
@@ -250,20 +240,12 @@ export class DestinationService {
   }
 
   async #assertNameFree(name: string): Promise<void> {
-    const clash = await this.#db
-      .selectFrom("destinations")
-      .select("id")
-      .where("name", "=", name)
-      .executeTakeFirst();
-    if (clash) throw new AppError(409, "destination_exists", `a destination named "${name}" already exists`);
+    if ((await this.#repo.idByName(name)) !== undefined)
+      throw new AppError(409, "destination_exists", `a destination named "${name}" already exists`);
   }
 
   async #row(idOrName: string): Promise<DestinationsTable> {
-    const row = await this.#db
-      .selectFrom("destinations")
-      .selectAll()
-      .where((eb) => eb.or([eb("id", "=", idOrName), eb("name", "=", idOrName)]))
-      .executeTakeFirst();
+    const row = await this.#repo.find(idOrName);
     if (!row) throw notFound("destination", idOrName);
     return row;
   }

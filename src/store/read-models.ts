@@ -155,6 +155,26 @@ export async function counts(
   };
 }
 
+/** Deliveries counted by destination name and status (the demo's live table). */
+export async function countsByDestinationName(
+  db: Kysely<Database>,
+): Promise<{ name: string; status: DeliveryStatus; n: number }[]> {
+  const rows = await db
+    .selectFrom("deliveries")
+    .innerJoin("destinations", "destinations.id", "deliveries.destination_id")
+    .select(["destinations.name as name", "deliveries.status as status"])
+    .select((eb) => eb.fn.countAll<number | string>().as("n"))
+    .groupBy(["destinations.name", "deliveries.status"])
+    .execute();
+  return rows.map((r) => ({ name: r.name, status: r.status, n: Number(r.n) }));
+}
+
+/** The stored lead JSON of a lead with this email (any one of them), if there is one. */
+export async function leadDataByEmail(db: Kysely<Database>, email: string): Promise<string | undefined> {
+  const row = await db.selectFrom("leads").select("data").where("email", "=", email).executeTakeFirst();
+  return row?.data;
+}
+
 const batchesWithNames = (db: Kysely<Database>) =>
   db
     .selectFrom("batches")
