@@ -20,9 +20,12 @@ export function destinationsRepo(db: Kysely<Database>) {
     },
 
     /** Deletes the destination and its shared credential. */
+    /** The destination and its cached credential go together (no orphaned secret after a crash). */
     async remove(id: string): Promise<void> {
-      await db.deleteFrom("destinations").where("id", "=", id).execute();
-      await db.deleteFrom("credentials").where("destination_id", "=", id).execute();
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom("destinations").where("id", "=", id).execute();
+        await trx.deleteFrom("credentials").where("destination_id", "=", id).execute();
+      });
     },
 
     async setState(id: string, state: DestinationState): Promise<void> {
