@@ -47,10 +47,10 @@ export async function isolationPhase(deps: IsolationDeps): Promise<IsolationFigu
     if (res.status !== 201) throw new Error(`destination ${name}: ${JSON.stringify(res.json)}`);
   };
   let next = 0;
-  /** Leads at a steady rate; returns the healthy destination's p99 for them. */
-  const measure = async () => {
+  /** Leads at a steady rate for `seconds`; returns the healthy destination's p99 for them. */
+  const measure = async (seconds: number) => {
     await call("POST", `${sinkUrl}/reset`);
-    const n = RATE_PER_S * SECONDS;
+    const n = RATE_PER_S * seconds;
     const start = performance.now();
     const sent: Promise<unknown>[] = [];
     for (let i = 0; i < n; i++) {
@@ -70,11 +70,13 @@ export async function isolationPhase(deps: IsolationDeps): Promise<IsolationFigu
   };
   try {
     await destination("healthy", "/leads", { headers: { authorization: `Bearer ${deps.token}` } });
-    const alone = await measure();
+    // A fresh process: a short warm-up first, so "alone" is not measured cold.
+    await measure(2);
+    const alone = await measure(SECONDS);
     // Hanging at a concurrency far above the worker's 128 slots; throttled by its vendor to 1/s.
     await destination("hanging", "/hang", { concurrency: 1000, timeoutMs: 5000 });
     await destination("throttled", "/throttled", { retry: { delaysMs: [1000, 2000, 5000], jitter: 0.2 } });
-    const beside = await measure();
+    const beside = await measure(SECONDS);
     return { alone, beside, leads: RATE_PER_S * SECONDS };
   } finally {
     proc.kill("SIGTERM");

@@ -53,20 +53,21 @@ export class Slots {
   }
 
   /** The most the destination may hold now: its concurrency, capped at its fair share. */
-  limitOf(d: ResolvedDestination, demand = this.#demand()): number {
-    const others = demand.size - (demand.has(d.id) ? 1 : 0);
-    return Math.min(d.concurrency, Math.max(1, Math.floor(this.#slots / (others + 1))));
+  limitOf(d: ResolvedDestination): number {
+    if (d.concurrency === 1) return 1;
+    return Math.min(d.concurrency, Math.max(1, Math.floor(this.#slots / (this.#othersWithWork(d.id) + 1))));
   }
 
-  /** Destinations with work: busy, or seen within the window. Forgets the rest (bounded). */
-  #demand(): Set<string> {
+  /** Other destinations with work: busy, or seen within the window. Forgets the rest (bounded). */
+  #othersWithWork(destinationId: string): number {
     const since = this.#now() - DEMAND_WINDOW_MS;
-    const demand = new Set(this.#busy.keys());
+    let n = this.#busy.size - (this.#busy.has(destinationId) ? 1 : 0);
     for (const [id, at] of this.#seen) {
-      if (at >= since) demand.add(id);
-      else if (!demand.has(id)) this.#seen.delete(id);
+      if (id === destinationId || this.#busy.has(id)) continue;
+      if (at >= since) n++;
+      else this.#seen.delete(id);
     }
-    return demand;
+    return n;
   }
 
   /**
@@ -83,10 +84,9 @@ export class Slots {
     const exclude: string[] = [];
     let destinationSlots = 0;
     let atCapacity = false;
-    const demand = this.#demand();
     for (const d of destinations) {
       const busy = this.#busy.get(d.id) ?? 0;
-      const limit = this.limitOf(d, demand);
+      const limit = this.limitOf(d);
       if (busy >= limit) atCapacity = true;
       if (!d.enabled || d.paused || d.state === "needs_reconnect" || busy >= limit) exclude.push(d.id);
       else destinationSlots += limit - busy;
