@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
+import { isolationPhase } from "./isolation.ts";
 import { ADMIN, START_FLAGS, cpuOf, startLeadpush, startSink, statCpu } from "./leadpush.ts";
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 20_000);
@@ -232,6 +233,10 @@ async function main() {
   await call("POST", `${sink.url}/reset`);
   const baselineAfter = await baseline();
   const baselinePerS = (baselineBefore + baselineAfter) / 2;
+  const iso = await isolationPhase({
+    ...{ call, sinkUrl: sink.url, token, children, lead, pct },
+    stats: () => stats(sink.url),
+  });
 
   console.log(
     `baseline   again, after leadpush:       ${fmt(baselineAfter)} leads/s (mean ${fmt(baselinePerS)})`,
@@ -260,6 +265,12 @@ async function main() {
   );
   console.log(
     `bench: delivered_per_s=${fmt(deliveredPerS)} baseline_per_s=${fmt(baselinePerS)} ratio=${(deliveredPerS / baselinePerS).toFixed(3)} p99_ms=${fmt(p99c32)} rss_mb=${fmt(rssMb)}`,
+  );
+  console.log(
+    `isolation  healthy accept→delivered p99: alone ${fmt(iso.alone)} ms, beside a hanging and a 1/s-throttled destination ${fmt(iso.beside)} ms (${(iso.beside / iso.alone).toFixed(2)}×; ${iso.leads} leads each)`,
+  );
+  console.log(
+    `bench-isolation: p99_alone_ms=${fmt(iso.alone)} p99_beside_ms=${fmt(iso.beside)} ratio=${(iso.beside / iso.alone).toFixed(3)}`,
   );
   sink.proc.kill("SIGTERM");
   await agent.close();

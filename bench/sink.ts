@@ -9,6 +9,7 @@ let unauthorized = 0;
 const latencies: number[] = [];
 const seen = new Set<string>();
 let lastAt = 0;
+let throttledSecond = 0;
 
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -33,6 +34,18 @@ const server = createServer((req, res) => {
       latencies.length = 0;
       seen.clear();
       res.end("{}");
+      return;
+    }
+    // The isolation phase's misbehaving vendors: one never answers, one takes 1 lead a second.
+    if (req.url === "/hang") return;
+    if (req.url === "/throttled") {
+      const second = Math.floor(Date.now() / 1000);
+      if (second === throttledSecond) {
+        res.writeHead(429, { "retry-after": "1" }).end();
+        return;
+      }
+      throttledSecond = second;
+      res.writeHead(201, { "content-type": "application/json" }).end("{}");
       return;
     }
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
@@ -64,4 +77,7 @@ server.listen(0, "127.0.0.1", () => {
   const addr = server.address();
   process.stdout.write(JSON.stringify({ port: typeof addr === "object" && addr ? addr.port : 0 }) + "\n");
 });
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+process.on("SIGTERM", () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});

@@ -35,7 +35,9 @@ export function openAttemptSession(input: {
   const d = input.destination;
   const exchanges: Exchange[] = [];
   const redactor = createRedactor(d.secretValues);
-  const recorded = recordingClient(input.transport, redactor, exchanges, input.signal);
+  // The destination's own connections: a hanging one cannot hold those another destination needs.
+  const pool = { id: d.id, connections: d.concurrency };
+  const recorded = recordingClient(input.transport, redactor, exchanges, input.signal, pool);
   const http = input.wrap ? input.wrap(recorded, redactor, exchanges) : recorded;
   const target = authTarget(
     d,

@@ -10,26 +10,70 @@ export interface ClaimPlan {
   atCapacity: boolean;
 }
 
-/** The worker's pushes in flight per destination, against each destination's concurrency. */
+/** A destination refused a slot (or busy) this recently still counts as having work waiting. */
+export const DEMAND_WINDOW_MS = 5000;
+
+/**
+ * The worker's pushes in flight per destination, against each destination's concurrency and its
+ * fair share of the worker's slots: while several destinations have work, none holds more than
+ * `max(1, floor(slots / destinations with work))`, so a hanging or slow one cannot take every slot
+ * from the others. A destination alone may use all it is configured for.
+ */
 export class Slots {
   readonly #busy = new Map<string, number>();
+  /** When each destination last took or was refused a slot (its work was seen). */
+  readonly #seen = new Map<string, number>();
+  readonly #slots: number;
+  readonly #now: () => number;
 
-  /** Takes a slot of the destination; false (nothing taken) when it is at its limit. */
+  /** `slots`: the worker's pushes in flight at once. */
+  constructor(slots: number, now: () => number = Date.now) {
+    this.#slots = Math.max(1, slots);
+    this.#now = now;
+  }
+
+  /** Takes a slot of the destination; false (nothing taken) when it is at its limit or fair share. */
   take(d: ResolvedDestination): boolean {
+    this.want(d.id);
     const busy = this.#busy.get(d.id) ?? 0;
-    if (busy >= d.concurrency) return false;
+    if (busy >= this.limitOf(d)) return false;
     this.#busy.set(d.id, busy + 1);
     return true;
   }
 
   give(destinationId: string): void {
-    this.#busy.set(destinationId, (this.#busy.get(destinationId) ?? 1) - 1);
+    const busy = (this.#busy.get(destinationId) ?? 1) - 1;
+    if (busy > 0) this.#busy.set(destinationId, busy);
+    else this.#busy.delete(destinationId);
+  }
+
+  /** Records that the destination has work waiting (e.g. the worker was full when a lead came). */
+  want(destinationId: string): void {
+    this.#seen.set(destinationId, this.#now());
+  }
+
+  /** The most the destination may hold now: its concurrency, capped at its fair share. */
+  limitOf(d: ResolvedDestination): number {
+    if (d.concurrency === 1) return 1;
+    return Math.min(d.concurrency, Math.max(1, Math.floor(this.#slots / (this.#othersWithWork(d.id) + 1))));
+  }
+
+  /** Other destinations with work: busy, or seen within the window. Forgets the rest (bounded). */
+  #othersWithWork(destinationId: string): number {
+    const since = this.#now() - DEMAND_WINDOW_MS;
+    let n = this.#busy.size - (this.#busy.has(destinationId) ? 1 : 0);
+    for (const [id, at] of this.#seen) {
+      if (id === destinationId || this.#busy.has(id)) continue;
+      if (at >= since) n++;
+      else this.#seen.delete(id);
+    }
+    return n;
   }
 
   /**
    * How much to claim: `free` slots of the worker, `inflight` pushes running. A destination waiting
    * for an OAuth reconnect is not claimed (the reconnect makes its deliveries due and wakes the
-   * workers); a paused one likewise until it is resumed.
+   * workers); a paused one likewise until it is resumed; one at its limit or fair share likewise.
    */
   plan(
     destinations: Iterable<ResolvedDestination>,
@@ -42,10 +86,10 @@ export class Slots {
     let atCapacity = false;
     for (const d of destinations) {
       const busy = this.#busy.get(d.id) ?? 0;
-      if (busy >= d.concurrency) atCapacity = true;
-      if (!d.enabled || d.paused || d.state === "needs_reconnect" || busy >= d.concurrency)
-        exclude.push(d.id);
-      else destinationSlots += d.concurrency - busy;
+      const limit = this.limitOf(d);
+      if (busy >= limit) atCapacity = true;
+      if (!d.enabled || d.paused || d.state === "needs_reconnect" || busy >= limit) exclude.push(d.id);
+      else destinationSlots += limit - busy;
     }
     // Rows of deleted destinations are claimable too (to be failed): allow at least one.
     let limit = Math.min(free, 256, Math.max(destinationSlots, 1));

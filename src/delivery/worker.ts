@@ -49,7 +49,7 @@ export class Worker {
   readonly #loop: WakeableLoop;
   readonly #writer: CompletionWriter;
   readonly #inflight = new Map<string, Promise<void>>();
-  readonly #slots = new Slots();
+  readonly #slots: Slots;
   #excluded: string[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   /** Aborts every push in flight when the shutdown grace ends. */
@@ -65,6 +65,7 @@ export class Worker {
     this.#log = deps.log.child({ worker: this.id });
     this.#now = deps.now;
     this.#opts = { idleCheckMs: 2000, blockedRecheckMs: 60_000, completionWindowMs: 10, ...deps.options };
+    this.#slots = new Slots(this.#opts.concurrency);
     this.#loop = new WakeableLoop({
       ...{ events: deps.events, caps: deps.caps, listen: deps.listen, log: this.#log },
       round: () => this.#round(),
@@ -165,8 +166,12 @@ export class Worker {
       destination.state === "needs_reconnect"
     )
       return undefined;
-    if (this.#inflight.size + this.#reserved >= this.#opts.concurrency || !this.#slots.take(destination))
+    if (this.#inflight.size + this.#reserved >= this.#opts.concurrency) {
+      // Full: the destination's lead waits in the queue; it counts towards the fair shares.
+      this.#slots.want(destination.id);
       return undefined;
+    }
+    if (!this.#slots.take(destination)) return undefined;
     this.#reserved++;
     return { owner: this.id, leaseUntil: this.#now() + this.#opts.leaseMs };
   }

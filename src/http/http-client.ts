@@ -2,6 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher, request } from "undici";
 import { blockedHost, isPrivateAddress } from "./private-address.ts";
+import { DestinationPools, type PoolKey } from "./pools.ts";
 import type { TransportCode } from "../domain/codes.ts";
 
 /** A request being built by a connector; auth strategies add to it before it is sent. */
@@ -106,8 +107,10 @@ export function fullUrl(req: OutboundRequest): string {
 export { isPrivateAddress } from "./private-address.ts";
 
 /**
- * The shared outbound transport: one undici Agent (a keep-alive pool per origin). With
- * `allowPrivateNetworks: false`, names resolving to loopback/private addresses are refused.
+ * The outbound transport: a shared undici Agent (a keep-alive pool per origin), and one per
+ * destination for requests sent with a `PoolKey` (pushes and their handshakes), at most as wide as
+ * the destination's concurrency. With `allowPrivateNetworks: false`, names resolving to
+ * loopback/private addresses are refused.
  */
 export function createTransport(opts: { allowPrivateNetworks: boolean; connectionsPerOrigin?: number }) {
   const lookup: typeof dnsLookup = ((hostname: string, options: object, cb: (...a: unknown[]) => void) => {
@@ -124,11 +127,15 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
       return cb(null, first?.address, first?.family);
     });
   }) as never;
-  const agent = new Agent({
-    keepAliveTimeout: 30_000,
-    connections: opts.connectionsPerOrigin ?? 64,
-    ...(opts.allowPrivateNetworks ? {} : { connect: { lookup } }),
-  });
+  const perOrigin = opts.connectionsPerOrigin ?? 64;
+  const newAgent = (connections: number) =>
+    new Agent({
+      keepAliveTimeout: 30_000,
+      connections,
+      ...(opts.allowPrivateNetworks ? {} : { connect: { lookup } }),
+    });
+  const agent = newAgent(perOrigin);
+  const pools = new DestinationPools((connections) => newAgent(Math.min(connections, perOrigin)));
 
   function blocked(url: string | URL): HttpFailure | undefined {
     if (opts.allowPrivateNetworks) return undefined;
@@ -186,12 +193,14 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
    * Sent with undici's `dispatch` and a handler that collects the body: the same transport as
    * `request()` without its stream, abort-signal and callback layers (~20 µs less per push, see
    * DEVELOPERS.md). `timeoutMs` bounds the whole exchange, waiting for a connection included.
+   * `pool`: the destination whose own connections to use (the shared ones without it).
    */
   async function send(
     req: OutboundRequest,
     timeoutMs: number,
     encoded: ReturnType<typeof encodeBody> = encodeBody(req),
     signal?: AbortSignal,
+    pool?: PoolKey,
   ): Promise<HttpResult> {
     if (signal?.aborted) return { ok: false, error: abortedFailure(signal) };
     let target: URL;
@@ -205,6 +214,8 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     const { body, contentType } = encoded;
     const headers: Record<string, string> = { ...req.headers };
     if (contentType && !headers["content-type"]) headers["content-type"] = contentType;
+    const lease = pool ? pools.acquire(pool) : undefined;
+    const dispatcher = lease?.agent ?? agent;
     return new Promise((resolve) => {
       let controller: Dispatcher.DispatchController | undefined;
       let settled = false;
@@ -216,6 +227,7 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
         settled = true;
         clearTimeout(timer);
         offAbort?.();
+        lease?.done();
         resolve(result);
       };
       // `signal` (a shutting-down worker's) ends the exchange at once, like the timer below.
@@ -232,7 +244,7 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
         controller?.abort(err);
         settle({ ok: false, error: failure(err, timeoutMs) });
       }, timeoutMs);
-      agent.dispatch(
+      dispatcher.dispatch(
         {
           origin: target.origin,
           path: target.pathname + target.search,
@@ -267,7 +279,14 @@ export function createTransport(opts: { allowPrivateNetworks: boolean; connectio
     });
   }
 
-  return { send, stream, close: () => agent.close(), destroy: () => agent.destroy() };
+  return {
+    send,
+    stream,
+    /** Destination pools open now (bounded: idle ones are closed). */
+    pools: () => pools.size,
+    close: () => Promise.all([agent.close(), pools.close()]).then(() => undefined),
+    destroy: () => Promise.all([agent.destroy(), pools.destroy()]).then(() => undefined),
+  };
 }
 
 function abortedFailure(signal: AbortSignal): HttpFailure {

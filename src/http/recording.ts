@@ -7,6 +7,7 @@ import {
   type HttpClient,
   type Transport,
 } from "./http-client.ts";
+import type { PoolKey } from "./pools.ts";
 
 // Recording and redaction of exchanges for the attempt log and batch steps.
 
@@ -47,20 +48,22 @@ function redactExchange(e: Exchange, redactor: Redactor): Exchange {
 }
 
 /**
- * An HttpClient for one attempt: sends through the shared transport and records every exchange,
- * redacted by the destination's redactor, for the attempt log.
+ * An HttpClient for one attempt: sends through the transport (the destination's own connection
+ * pool with `pool`) and records every exchange, redacted by the destination's redactor, for the
+ * attempt log.
  */
 export function recordingClient(
   transport: Transport,
   redactor: Redactor,
   exchanges: Exchange[],
   signal?: AbortSignal,
+  pool?: PoolKey,
 ): HttpClient {
   return {
     async send(req, { timeoutMs, step = "push" }) {
       const started = performance.now();
       const encoded = encodeBody(req);
-      const result = await transport.send(req, timeoutMs, encoded, signal);
+      const result = await transport.send(req, timeoutMs, encoded, signal, pool);
       const { body } = encoded;
       // Handshake bodies carry tokens the redactor does not know yet: hide token-like fields first.
       const hide = step.startsWith("auth") ? hideTokenFields : (s: string) => s;
