@@ -1,4 +1,5 @@
 import type { ResolvedDestination } from "../destinations/model.ts";
+import { HELD_STATES } from "./health.ts";
 
 /** What a claim may take now (`Slots.plan`). */
 export interface ClaimPlan {
@@ -36,6 +37,8 @@ export class Slots {
     free: number,
     inflight: number,
     concurrency: number,
+    /** Held destinations (circuit open, credentials refused) whose probe this worker took. */
+    probing: ReadonlySet<string> = new Set(),
   ): ClaimPlan {
     const exclude: string[] = [];
     let destinationSlots = 0;
@@ -43,7 +46,8 @@ export class Slots {
     for (const d of destinations) {
       const busy = this.#busy.get(d.id) ?? 0;
       if (busy >= d.concurrency) atCapacity = true;
-      if (!d.enabled || d.paused || d.state === "needs_reconnect" || busy >= d.concurrency)
+      const held = HELD_STATES.has(d.state) && !probing.has(d.id);
+      if (!d.enabled || d.paused || d.state === "needs_reconnect" || held || busy >= d.concurrency)
         exclude.push(d.id);
       else destinationSlots += d.concurrency - busy;
     }
