@@ -75,6 +75,15 @@ export class HealthTracker {
     return won;
   }
 
+  /** The earliest probe due among held destinations (undefined: none is held). */
+  nextProbeAt(destinations: Iterable<ResolvedDestination>): number | undefined {
+    let next: number | undefined;
+    for (const d of destinations)
+      if (d.enabled && !d.paused && HELD_STATES.has(d.state) && d.probeAt !== null)
+        next = Math.min(next ?? d.probeAt, d.probeAt);
+    return next;
+  }
+
   #changed(d: ResolvedDestination, prev: Health, next: Health): void {
     const reason = next.reason ?? "recovered";
     this.#events.emit("destination:state", {

@@ -54,6 +54,8 @@ export class Worker {
   readonly #slots = new Slots();
   readonly #health: HealthTracker;
   #excluded: string[] = [];
+  /** The earliest probe of a held destination this worker knows of (its rows are excluded). */
+  #nextProbe: number | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   /** Aborts every push in flight when the shutdown grace ends. */
   #abort = new AbortController();
@@ -152,6 +154,8 @@ export class Worker {
       const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
+    if (this.#nextProbe !== undefined)
+      wait = Math.min(wait, Math.max(MIN_SLEEP_MS, this.#nextProbe - this.#now()));
     return wait;
   }
 
@@ -200,6 +204,7 @@ export class Worker {
     const destinations = await this.#rt.destinations.resolved();
     const now = this.#now();
     const probing = await this.#health.probes(destinations.values(), now);
+    this.#nextProbe = this.#health.nextProbeAt(destinations.values());
     const plan = this.#slots.plan(
       destinations.values(),
       free,
