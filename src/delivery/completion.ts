@@ -139,59 +139,58 @@ export function decideOutcome(input: OutcomeInput): {
   let nextAttemptAt: number | null = null;
   let code: string | undefined;
   let destinationState: "active" | "needs_reconnect" | undefined;
+  switch (outcome.kind) {
+    case "delivered":
+      status = "delivered";
+      if (destination) destinationState = "active";
+      if (outcome.result !== undefined) result.response = outcome.result;
+      break;
+    case "failed":
+      status = "failed";
+      code = outcome.code;
+      break;
+    case "retry": {
+      code = outcome.code;
+      if (code === SHUTDOWN_ABORTED) {
+        status = "retrying";
+        attempts = input.previousAttempts;
+        nextAttemptAt = now;
+        break;
+      }
+      const delay = destination
+        ? nextRetryDelay(attempt, destination.retry, outcome.retryAfterMs, input.random)
+        : undefined;
+      if (delay === undefined) status = "failed";
+      else {
+        status = "retrying";
+        nextAttemptAt = now + delay;
+      }
+      break;
+    }
+    case "blocked":
+      // Waiting for a person (OAuth reconnect): not an attempt that spends a retry.
+      status = "retrying";
+      code = outcome.code;
+      attempts = input.previousAttempts;
+      nextAttemptAt = now + input.blockedRecheckMs;
+      if (destination) destinationState = "needs_reconnect";
+      break;
+    case "awaiting":
+      // Handed to the connector's batching: not claimable (no next_attempt_at) until a batch
+      // completes it, or puts it back on its retry schedule.
+      status = "awaiting";
+      break;
+    default: {
+      const never: never = outcome;
+      throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+    }
+  }
   if (input.holdUntil !== undefined && (outcome.kind === "retry" || outcome.kind === "failed")) {
     // Held with its destination: not an attempt that spends a retry.
-    code = outcome.code;
     status = "retrying";
     attempts = input.previousAttempts;
     nextAttemptAt = Math.max(now, input.holdUntil);
-  } else
-    switch (outcome.kind) {
-      case "delivered":
-        status = "delivered";
-        if (destination) destinationState = "active";
-        if (outcome.result !== undefined) result.response = outcome.result;
-        break;
-      case "failed":
-        status = "failed";
-        code = outcome.code;
-        break;
-      case "retry": {
-        code = outcome.code;
-        if (code === SHUTDOWN_ABORTED) {
-          status = "retrying";
-          attempts = input.previousAttempts;
-          nextAttemptAt = now;
-          break;
-        }
-        const delay = destination
-          ? nextRetryDelay(attempt, destination.retry, outcome.retryAfterMs, input.random)
-          : undefined;
-        if (delay === undefined) status = "failed";
-        else {
-          status = "retrying";
-          nextAttemptAt = now + delay;
-        }
-        break;
-      }
-      case "blocked":
-        // Waiting for a person (OAuth reconnect): not an attempt that spends a retry.
-        status = "retrying";
-        code = outcome.code;
-        attempts = input.previousAttempts;
-        nextAttemptAt = now + input.blockedRecheckMs;
-        if (destination) destinationState = "needs_reconnect";
-        break;
-      case "awaiting":
-        // Handed to the connector's batching: not claimable (no next_attempt_at) until a batch
-        // completes it, or puts it back on its retry schedule.
-        status = "awaiting";
-        break;
-      default: {
-        const never: never = outcome;
-        throw new Error(`unknown outcome ${JSON.stringify(never)}`);
-      }
-    }
+  }
   const last = input.exchanges[input.exchanges.length - 1];
   const lastStatus =
     "status" in outcome && outcome.status !== undefined ? outcome.status : (last?.status ?? null);
