@@ -9,6 +9,10 @@ export interface EventMap {
   "deliveries:awaiting": [{ destinationIds: string[] }];
   /** A vendor called a batch's signed callback URL (recorded): the batch service checks it now. */
   "batch:callback": [{ batchId: string }];
+  /** A destination's health state changed (`delivery/health.ts`): alerts and logs follow it. */
+  "destination:state": [
+    { destinationId: string; destination: string; from: string; to: string; reason: string },
+  ];
   "delivery:completed": [
     {
       deliveryId: string;

@@ -327,7 +327,8 @@ void describe("the credential runtime", () => {
     assert.match(waiting.lastError?.message ?? "", /300 ms/);
     sb.keyToken.control({ tokenEndpoint: "ok" });
     const d = await waitStatus(t, id, "delivered");
-    assert.ok(d.attemptCount >= 2);
+    // The timed-out attempt held the destination: it is logged but spent no retry.
+    assert.ok(d.attempts.length >= 2);
     assert.equal(sb.keyToken.state.leads.length, 1);
   });
 
@@ -339,11 +340,11 @@ void describe("the credential runtime", () => {
     await createDestination(t, "down", { url: `${sb.url}/oauth2/leads`, auth: oauthJsonAuth(), retry });
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await postLead(t, "down"));
-    for (const id of ids) {
-      const d = await waitStatus(t, id, "retrying");
-      assert.equal(d.lastError?.code, "auth_unreachable");
-      assert.match(d.lastError?.message ?? "", /503/);
-    }
+    // The first attempt holds the destination (circuit_open): the others wait, unspent.
+    const d = await waitStatus(t, ids[0]!, "retrying");
+    assert.equal(d.lastError?.code, "auth_unreachable");
+    assert.match(d.lastError?.message ?? "", /503/);
+    for (const id of ids) assert.notEqual((await deliveryOf(t, id)).status, "failed");
     sb.oauth2.control({ tokenEndpoint: "ok" });
     for (const id of ids) await waitStatus(t, id, "delivered");
     assert.equal(sb.oauth2.state.leads.length, 5);
@@ -465,13 +466,14 @@ void describe("dry run and validation", () => {
       auth: { ...keyTokenAuth(), password: "still-wrong" },
       retry: { delaysMs: [60_000], jitter: 0 },
     });
-    const ids = [];
+    const ids: string[] = [];
     for (let i = 0; i < 10; i++) ids.push(await postLead(t, "held"));
-    for (const id of ids) {
-      await eventually(async () =>
-        (await deliveryOf(t, id)).lastError?.code === "auth_rejected" ? true : undefined,
-      );
-    }
+    // The first refusal holds the destination (auth_failing): the backlog is not even tried.
+    await eventually(async () =>
+      (await deliveryOf(t, ids[0]!)).lastError?.code === "auth_rejected" ? true : undefined,
+    );
+    await eventually(async () => (await t.api("GET", "/v1/destinations/held")).body.state === "auth_failing");
+    for (const id of ids) assert.notEqual((await deliveryOf(t, id)).status, "failed");
     assert.equal(sb.keyToken.state.tokenRequests, 1);
     // Fixing the password is a new auth version: the hold does not apply to it.
     await t.api("PATCH", "/v1/destinations/held", { auth: { password: A.keyToken.password } });

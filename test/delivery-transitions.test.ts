@@ -12,6 +12,7 @@ import {
   retryNow,
   wakeDestination,
 } from "../src/store/deliveries-repo.ts";
+import { destinationsRepo } from "../src/store/destinations-repo.ts";
 import { eraseLeadData } from "../src/store/erasure.ts";
 import { insertLeads } from "../src/store/leads-repo.ts";
 import type { DeliveriesTable } from "../src/store/schema.ts";
@@ -258,6 +259,63 @@ for (const backend of BACKENDS) {
         .where("delivery_id", "=", parked.id)
         .executeTakeFirstOrThrow();
       assert.equal(item.status, "delivered");
+    });
+
+    test("destination health: new credentials wake held rows, a deletion makes waiting rows due", async () => {
+      const repo = destinationsRepo(db.kysely);
+      const dest = await destination();
+      const held = await delivery(dest, { status: "retrying", next_attempt_at: 90_000 });
+      const inFlight = await delivery(dest, { status: "retrying", ...leased("w-1", 90_000) });
+      await repo.swapHealth(
+        dest,
+        { state: "active", streak: 0, probeAt: null, reason: null },
+        { state: "auth_failing", streak: 1, probeAt: 90_000, reason: "credentials refused" },
+      );
+      const stored = await db.kysely
+        .selectFrom("destinations")
+        .selectAll()
+        .where("id", "=", dest)
+        .executeTakeFirstOrThrow();
+      await repo.update({ ...stored, updated_at: 5_000 }, { resetHealth: true });
+      assert.deepEqual(await repo.health(dest), {
+        state: "auth_failing",
+        streak: 0,
+        probeAt: null,
+        reason: null,
+      });
+      assert.equal(Number((await row(held.id)).next_attempt_at), 5_000, "held row due now");
+      assert.equal(Number((await row(inFlight.id)).next_attempt_at), 90_000, "a leased row is left alone");
+      const other = await destination();
+      const waiting = await delivery(other, { status: "retrying", next_attempt_at: 90_000 });
+      await repo.remove(other, 6_000);
+      assert.equal(
+        Number((await row(waiting.id)).next_attempt_at),
+        6_000,
+        "fails as destination_deleted now",
+      );
+    });
+
+    test("destination health: compare-and-set loses no failure; one process wins a due probe", async () => {
+      const repo = destinationsRepo(db.kysely);
+      const dest = await destination();
+      const prev = (await repo.health(dest))!;
+      const one = { ...prev, streak: 1 };
+      assert.equal(await repo.swapHealth(dest, prev, one), true);
+      assert.equal(await repo.swapHealth(dest, prev, one), false, "a stale read does not overwrite");
+      const open = {
+        state: "circuit_open",
+        streak: 5,
+        probeAt: 1_000,
+        reason: "5 consecutive retryable failures",
+      };
+      assert.equal(await repo.swapHealth(dest, one, open), true);
+      assert.deepEqual(await repo.takeProbe(dest, 999, 2_000), { won: false, probeAt: 1_000 }, "not due yet");
+      const takes = await Promise.all([
+        repo.takeProbe(dest, 1_500, 2_500),
+        repo.takeProbe(dest, 1_500, 2_500),
+      ]);
+      assert.equal(takes.filter((t) => t.won).length, 1);
+      assert.equal((await repo.health(dest))!.probeAt, 2_500);
     });
   });
 }

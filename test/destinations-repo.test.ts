@@ -29,7 +29,8 @@ for (const backend of BACKENDS) {
     function row(name: string, set: Partial<DestinationsTable> = {}): DestinationsTable {
       return {
         ...{ id: newId(), name, connector: "http", enabled: 1, config: "{}", secrets: null },
-        ...{ state: "active", created_at: 1_000, updated_at: 1_000, ...set },
+        ...{ state: "active", created_at: 1_000, updated_at: 1_000 },
+        ...{ failure_streak: 0, probe_at: null, state_reason: null, ...set },
       };
     }
     /** The row as a plain object (SQLite's rows have a null prototype). */
@@ -85,7 +86,7 @@ for (const backend of BACKENDS) {
       await credential(gone.id);
       await credential(kept.id);
       const before = await repo.stamp();
-      await repo.remove(gone.id);
+      await repo.remove(gone.id, 1_000);
       assert.equal(await repo.find(gone.id), undefined);
       assert.ok(await repo.find(kept.id));
       const left = await credentialIds();

@@ -335,11 +335,19 @@ for (const backend of BACKENDS) {
         return [r.body.id as string];
       })();
       const [bad] = await leads(t, name, ["x@rw-auth.test"]);
-      const done = await settled(t, [phoneOnly!, bad!]);
+      const done = await settled(t, [phoneOnly!]);
       assert.equal(done[0]!.by[name]!.lastError!.code, "no_email");
-      assert.equal(done[1]!.by[name]!.status, "failed");
-      assert.equal(done[1]!.by[name]!.lastError!.code, "auth_rejected");
-      assert.match(done[1]!.by[name]!.lastError!.message, /user-authenticate refused \(403/);
+      // Refused credentials hold the destination (auth_failing): the delivery waits, not failed.
+      const held = await eventually(async () => {
+        const d = (await t.api("GET", `/v1/leads/${bad!}`)).body.deliveries[0] as Delivery;
+        return d.lastError ? d : undefined;
+      });
+      assert.equal(held.status, "retrying");
+      assert.equal(held.lastError!.code, "auth_rejected");
+      assert.match(held.lastError!.message, /user-authenticate refused \(403/);
+      assert.equal((await t.api("GET", `/v1/destinations/${name}`)).body.state, "auth_failing");
+      // Its probes must not reach the simulator in later tests.
+      await t.api("DELETE", `/v1/destinations/${name}`);
       const noCreds = await t.api("POST", "/v1/destinations", {
         name: "rw-nocreds",
         connector: "reworked",

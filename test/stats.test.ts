@@ -64,7 +64,7 @@ for (const backend of BACKENDS) {
             connector: "http",
             authType: "none",
             enabled: false,
-            state: "active",
+            state: "disabled",
             deliveries: { pending: 0, retrying: 0, awaiting: 0, blocked: 0, delivered: 0, failed: 0 },
           },
           {

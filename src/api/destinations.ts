@@ -45,7 +45,11 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     "/v1/destinations/:id",
     { schema: { tags, summary: "One destination by id or name" } },
-    async (req) => view(await deps.destinations.get((req.params as { id: string }).id)),
+    async (req) => {
+      const v = view(await deps.destinations.get((req.params as { id: string }).id));
+      const health = await deps.store.reads.destinationHealth(v.id, deps.now());
+      return health ? { ...v, health } : v;
+    },
   );
   app.patch(
     "/v1/destinations/:id",

@@ -115,6 +115,11 @@ export interface OutcomeInput {
   blockedRecheckMs: number;
   /** Jitter source for the retry schedule. */
   random?: () => number;
+  /**
+   * The destination is held until then (circuit open, credentials refused, token endpoint down):
+   * a delivery that did not get through waits until then without spending its retry schedule.
+   */
+  holdUntil?: number | undefined;
 }
 
 /**
@@ -179,6 +184,12 @@ export function decideOutcome(input: OutcomeInput): {
       const never: never = outcome;
       throw new Error(`unknown outcome ${JSON.stringify(never)}`);
     }
+  }
+  if (input.holdUntil !== undefined && (outcome.kind === "retry" || outcome.kind === "failed")) {
+    // Held with its destination: not an attempt that spends a retry.
+    status = "retrying";
+    attempts = input.previousAttempts;
+    nextAttemptAt = Math.max(now, input.holdUntil);
   }
   const last = input.exchanges[input.exchanges.length - 1];
   const lastStatus =

@@ -32,6 +32,8 @@ export async function pushDelivery(
     signal: AbortSignal;
     now: () => number;
     blockedRecheckMs: number;
+    /** Records the outcome in the destination's health; returns until when it is held, if it is. */
+    observe?: (destination: ResolvedDestination, outcome: Outcome) => Promise<number | undefined>;
   },
 ): Promise<Pushed> {
   const started = deps.now();
@@ -65,12 +67,13 @@ export async function pushDelivery(
       };
     }
   }
-  const now = deps.now();
   const attempt = row.attempts + 1;
   const { outcome, exchanges, durationMs } = r;
+  const holdUntil = destination && deps.observe ? await deps.observe(destination, outcome) : undefined;
+  const now = deps.now();
   const { decision, destinationState } = decideOutcome({
     ...{ outcome, previousAttempts: row.attempts, destination, stored, state: r.state, exchanges, now },
-    blockedRecheckMs: deps.blockedRecheckMs,
+    ...{ blockedRecheckMs: deps.blockedRecheckMs, holdUntil },
   });
   const target = {
     deliveryId: row.id,

@@ -1,4 +1,5 @@
 import type { ResolvedDestination } from "../destinations/model.ts";
+import { HELD_STATES } from "./health.ts";
 
 /** What a claim may take now (`Slots.plan`). */
 export interface ClaimPlan {
@@ -80,6 +81,8 @@ export class Slots {
     free: number,
     inflight: number,
     concurrency: number,
+    /** Held destinations (circuit open, credentials refused) whose probe this worker took. */
+    probing: ReadonlySet<string> = new Set(),
   ): ClaimPlan {
     const exclude: string[] = [];
     let destinationSlots = 0;
@@ -88,7 +91,9 @@ export class Slots {
       const busy = this.#busy.get(d.id) ?? 0;
       const limit = this.limitOf(d);
       if (busy >= limit) atCapacity = true;
-      if (!d.enabled || d.paused || d.state === "needs_reconnect" || busy >= limit) exclude.push(d.id);
+      const held = HELD_STATES.has(d.state) && !probing.has(d.id);
+      if (!d.enabled || d.paused || d.state === "needs_reconnect" || held || busy >= limit)
+        exclude.push(d.id);
       else destinationSlots += limit - busy;
     }
     // Rows of deleted destinations are claimable too (to be failed): allow at least one.

@@ -12,6 +12,8 @@ import {
 import type { Database } from "../store/schema.ts";
 import { newId } from "../util/ids.ts";
 import { CompletionWriter } from "./completion-writer.ts";
+import { HELD_STATES } from "./health.ts";
+import { HealthTracker } from "./health-tracker.ts";
 import { type NextRound, WakeableLoop } from "./loop.ts";
 import { pushDelivery } from "./push.ts";
 import { Slots } from "./slots.ts";
@@ -50,7 +52,10 @@ export class Worker {
   readonly #writer: CompletionWriter;
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #slots: Slots;
+  readonly #health: HealthTracker;
   #excluded: string[] = [];
+  /** The earliest probe of a held destination this worker knows of (its rows are excluded). */
+  #nextProbe: number | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   /** Aborts every push in flight when the shutdown grace ends. */
   #abort = new AbortController();
@@ -73,6 +78,7 @@ export class Worker {
       errorWaitMs: this.#opts.idleCheckMs,
       onWake: () => (this.#backlog = true),
     });
+    this.#health = new HealthTracker({ db: deps.db, events: deps.events, log: this.#log, now: deps.now });
     this.#writer = new CompletionWriter({
       ...{ db: deps.db, destinations: deps.destinations, events: deps.events, log: this.#log },
       now: deps.now,
@@ -149,6 +155,8 @@ export class Worker {
       const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
+    if (this.#nextProbe !== undefined)
+      wait = Math.min(wait, Math.max(MIN_SLEEP_MS, this.#nextProbe - this.#now()));
     return wait;
   }
 
@@ -163,7 +171,8 @@ export class Worker {
       !this.#loop.running ||
       !destination.enabled ||
       destination.paused ||
-      destination.state === "needs_reconnect"
+      destination.state === "needs_reconnect" ||
+      HELD_STATES.has(destination.state)
     )
       return undefined;
     if (this.#inflight.size + this.#reserved >= this.#opts.concurrency) {
@@ -198,10 +207,18 @@ export class Worker {
     const free = this.#opts.concurrency - this.#inflight.size - this.#reserved;
     if (free <= 0) return false;
     const destinations = await this.#rt.destinations.resolved();
-    const plan = this.#slots.plan(destinations.values(), free, this.#inflight.size, this.#opts.concurrency);
+    const now = this.#now();
+    const probing = await this.#health.probes(destinations.values(), now);
+    this.#nextProbe = this.#health.nextProbeAt(destinations.values());
+    const plan = this.#slots.plan(
+      destinations.values(),
+      free,
+      this.#inflight.size,
+      this.#opts.concurrency,
+      probing,
+    );
     const { exclude, limit } = plan;
     this.#excluded = exclude;
-    const now = this.#now();
     if (limit === 0) return false;
     const rows = await claimDue(this.#db, this.#rt.caps, {
       owner: this.id,
@@ -222,7 +239,10 @@ export class Worker {
         this.#startJob(row, undefined);
         continue;
       }
-      if (this.#slots.take(destination)) this.#startJob(row, destination);
+      // A held destination's probe is one delivery; its other rows wait for the probe's answer.
+      const probe = HELD_STATES.has(destination.state);
+      if (probe && !probing.delete(destination.id)) giveBack.push(row.id);
+      else if (this.#slots.take(destination)) this.#startJob(row, destination);
       else giveBack.push(row.id);
     }
     await releaseLeases(this.#db, this.id, giveBack, now);
@@ -249,33 +269,18 @@ export class Worker {
     const pushed = await pushDelivery(row, destination, {
       ...{ owner: this.id, transport: this.#rt.transport, credentials: this.#rt.credentials },
       ...{ signal: this.#abort.signal, now: this.#now, blockedRecheckMs: this.#opts.blockedRecheckMs },
+      observe: (d, outcome) =>
+        this.#health.observe(d, outcome).catch((err: unknown) => {
+          this.#log.error({ err, destination: d.name }, "recording the destination's health failed");
+          return undefined;
+        }),
     });
     const outcome = pushed.event;
     if (outcome.outcome === "retry" && outcome.code === "internal_error") {
       const message = pushed.completion.attempt.error_message;
       this.#log.error({ delivery: row.id, destination: destination?.name, message }, "connector threw");
     }
-    if (destination && pushed.destinationState) this.#markState(destination, pushed.destinationState);
     this.#writer.add(pushed.completion);
     this.#rt.events.emit("delivery:completed", pushed.event);
-  }
-
-  /**
-   * The one place a destination's state follows what its pushes meet: a push blocked for a person
-   * marks it `needs_reconnect` (visible in the API and metrics); a delivered push marks it `active`
-   * again (heals a blocked attempt that raced with a reconnect).
-   */
-  #markState(destination: ResolvedDestination, state: "active" | "needs_reconnect"): void {
-    if (destination.state === state) return;
-    destination.state = state;
-    this.#rt.destinations.setState(destination.id, state).catch((err: unknown) => {
-      this.#log.error({ err, destination: destination.name }, "recording the destination's state failed");
-    });
-    if (state === "needs_reconnect") {
-      this.#log.warn(
-        { destination: destination.name },
-        "destination needs an admin to reconnect it; its deliveries wait",
-      );
-    }
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { type CircuitConfig, circuitSchema } from "./circuit.ts";
 import { z } from "zod";
 import { authStrategy, AUTH_STRATEGIES } from "../auth/registry.ts";
 import type { AuthTarget } from "../auth/runtime.ts";
@@ -110,6 +111,9 @@ export const destinationCommonSchema = z
       .array(z.string())
       .default([])
       .describe("Names of destinations whose delivery of the same lead must finish first."),
+    circuit: circuitSchema.describe(
+      "Circuit breaking: { failureThreshold, cooldownMs, degradedFailureRate } (defaults 5, 30000, 0.5).",
+    ),
     paused: z
       .boolean()
       .default(false)
@@ -139,6 +143,7 @@ export interface DestinationSpec {
     pushDuplicates: boolean;
     after: string[];
     paused: boolean;
+    circuit: CircuitConfig;
     dedupe?: DedupeSpec;
   };
   connectorConfig: Record<string, unknown>;
@@ -374,6 +379,9 @@ export interface ResolvedDestination {
   after: string[];
   /** Deliveries are created and wait: the worker does not claim them until resumed. */
   paused: boolean;
+  circuit: CircuitConfig;
+  /** When an open circuit (or refused credentials) is probed next (this process's last look). */
+  probeAt: number | null;
   /** The destination's own duplicate rule (undefined: the default rule). */
   dedupe: DedupeSpec | undefined;
   /** Every secret string of the destination, for the redactor. */

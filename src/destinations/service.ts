@@ -125,7 +125,7 @@ export class DestinationService {
       ...(credentialsChanged ? { state: initialState(spec.auth.type) } : {}),
       updated_at: Math.max(this.#now(), row.updated_at + 1),
     };
-    await this.#repo.update(updated);
+    await this.#repo.update(updated, { resetHealth: credentialsChanged });
     if (credentialsChanged) this.#invalidate(row.id);
     else this.#cache = undefined;
     return this.#view(updated);
@@ -141,7 +141,7 @@ export class DestinationService {
 
   async remove(idOrName: string): Promise<void> {
     const row = await this.#row(idOrName);
-    await this.#repo.remove(row.id);
+    await this.#repo.remove(row.id, this.#now());
     this.#invalidate(row.id);
   }
 
@@ -229,6 +229,8 @@ export class DestinationService {
       pushDuplicates: spec.common.pushDuplicates,
       after: spec.common.after,
       paused: spec.common.paused,
+      circuit: spec.common.circuit,
+      probeAt: row.probe_at ?? null,
       dedupe: spec.common.dedupe,
       secretValues: stringsIn(secrets),
     };
@@ -280,7 +282,7 @@ export class DestinationService {
     return {
       id: row.id,
       ...redactSecrets(plain, secrets),
-      state: doc.paused === true ? "paused" : row.state,
+      state: row.enabled !== 1 ? "disabled" : doc.paused === true ? "paused" : row.state,
       createdAt: new Date(row.created_at).toISOString(),
       updatedAt: new Date(row.updated_at).toISOString(),
     } as unknown as DestinationView;

@@ -159,7 +159,7 @@ export const CODE_FAMILIES: readonly { title: string; about: string; codes: Mean
   {
     title: "Auth handshake",
     about:
-      "A token request that failed: the delivery retries on its schedule (an auth failure never fails a lead), except `needs_reconnect`, which waits for a person.",
+      "A token request that failed: the delivery retries (an auth failure never fails a lead); `auth_unreachable` and `auth_rejected` hold the destination (`circuit_open`, `auth_failing`) without spending retries; `needs_reconnect` waits for a person.",
     codes: AUTH_CODES,
   },
   {

@@ -2,6 +2,7 @@ import { batchById, batchItems, recordCallback } from "./batches-repo.ts";
 import type { Db } from "./db.ts";
 import { countByStatus, replay, type ReplayFilter, retryNow, wakeDestination } from "./deliveries-repo.ts";
 import { eraseLeadData } from "./erasure.ts";
+import { destinationHealth } from "./health-read.ts";
 import {
   batchItemRows,
   batchRow,
@@ -47,6 +48,7 @@ export function createDeliveryStore(db: Db) {
       batch: (id: string) => batchRow(k, id),
       batchItems: (batchIds: string[]) => batchItemRows(k, batchIds),
       batchById: (id: string) => batchById(k, id),
+      destinationHealth: (id: string, now: number) => destinationHealth(k, id, now),
       /** A batch's items with their leads (its file). */
       batchFileItems: (id: string) => batchItems(k, id, false),
     },

@@ -212,6 +212,24 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "007_destination_health": {
+    // Circuit breaking shared by every process: the consecutive retryable failures, when the next
+    // probe of an open circuit (or refused credentials) is due, and why the state is what it is.
+    // Health figures read attempts by destination and time.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable("destinations")
+        .addColumn("failure_streak", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable("destinations").addColumn("probe_at", "bigint").execute();
+      await db.schema.alterTable("destinations").addColumn("state_reason", "text").execute();
+      await db.schema
+        .createIndex("attempts_destination_started")
+        .on("attempts")
+        .columns(["destination_id", "started_at"])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

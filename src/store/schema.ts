@@ -20,8 +20,14 @@ export interface DestinationsTable {
   config: string;
   /** The secret fields, sealed with the master key (JSON inside). */
   secrets: string | null;
-  /** `active` or `needs_reconnect` (OAuth connect lost). */
+  /** `active`, `degraded`, `circuit_open`, `auth_failing` or `needs_reconnect` (src/delivery/health.ts). */
   state: string;
+  /** Consecutive retryable failures (migration 007; absent in rows written before it). */
+  failure_streak?: number | undefined;
+  /** When an open circuit (or refused credentials) is probed next, ms. */
+  probe_at?: number | null | undefined;
+  /** Why the state is what it is (the last transition's reason). */
+  state_reason?: string | null | undefined;
   created_at: number;
   updated_at: number;
 }
