@@ -15,11 +15,13 @@ import { Events } from "./events.ts";
 import { Ingest } from "./ingest/ingest.ts";
 import { createLogger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
+import { startNotices } from "./alerts/notices.ts";
 import { credentialStore } from "./store/credentials-repo.ts";
 import { type Db, openDb } from "./store/db.ts";
 import { destinationsRepo } from "./store/destinations-repo.ts";
 import { ApiKeys } from "./store/keys-repo.ts";
 import { oauthStates } from "./store/oauth-states-repo.ts";
+import { queueByDestination } from "./store/queue-metrics.ts";
 import { ensurePrivateDir } from "./util/private-files.ts";
 import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
 import { createUrlSigner } from "./util/signed-url.ts";
@@ -86,11 +88,13 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const transport: Transport = createTransport({ allowPrivateNetworks: config.allowPrivateNetworks });
   const keys = new ApiKeys(db.kysely, config.adminToken);
   const store = createDeliveryStore(db);
-  const metrics = createMetrics(
-    events,
-    () => store.countByStatus(),
-    () => destinations.states(),
-  );
+  const metrics = createMetrics(events, {
+    queueDepth: () => store.countByStatus(),
+    destinationStates: () => destinations.states(),
+    queueByDestination: () => queueByDestination(db.kysely),
+    now,
+  });
+  const stopNotices = startNotices(events, log, { now });
   const ingest = new Ingest({
     db: db.kysely,
     destinations,
@@ -185,6 +189,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await worker?.stop(left());
       await within(batches?.stop(), left() + 1000);
       if (!(await within(transport.close(), 1000))) await transport.destroy();
+      stopNotices();
       await db.close();
     },
   };

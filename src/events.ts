@@ -22,6 +22,12 @@ export interface EventMap {
       code?: string;
     },
   ];
+  /** A destination's health state changed (`reason`: what made it change, for people). */
+  "destination:state": [
+    { destinationId: string; destination: string; from: string; to: string; reason: string },
+  ];
+  /** A destination is held (rate limit, `Retry-After`) until `until` (ms since the epoch). */
+  "destination:hold": [{ destinationId: string; destination: string; until: number; reason: string }];
 }
 
 export class Events {
