@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { after, before, describe, test } from "node:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
+import { applyConfigFile } from "../src/app.ts";
+import { loadConfigFile } from "../src/config-file.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
 import { BACKENDS, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 import { FAST_RETRY } from "./helpers/leads.ts";
@@ -193,5 +198,34 @@ describe("alerts: Slack format", () => {
       await t.close();
       await rx.close();
     }
+  });
+});
+
+describe("alerts: leadpush.config.yaml", () => {
+  test("alertTargets are created by name with a secret from the environment; a bad one names its line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "leadpush-alerts-"));
+    const path = join(dir, "leadpush.config.yaml");
+    const secret = `whsec_${Buffer.alloc(24, 3).toString("base64")}`;
+    writeFileSync(
+      path,
+      "alertTargets:\n  - name: ops\n    url: https://hooks.example.com/x\n    secret: ${HOOK_SECRET}\n",
+    );
+    const file = loadConfigFile(path, { HOOK_SECRET: secret });
+    assert.ok(file);
+    const t = await startApp();
+    try {
+      await applyConfigFile(t.app, file);
+      const list = await t.api("GET", "/v1/alert-targets");
+      assert.equal(list.body.data[0].name, "ops");
+      assert.ok(!list.text.includes(secret));
+      assert.ok(!t.logs.join("").includes(secret), "not logged");
+    } finally {
+      await t.close();
+    }
+    writeFileSync(
+      path,
+      "alertTargets:\n  - name: ops\n    url: https://hooks.example.com/x\n    secret: plain\n",
+    );
+    assert.throws(() => loadConfigFile(path, {}), /:4: alertTargets\[0\]\.secret/);
   });
 });
