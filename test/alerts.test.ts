@@ -229,3 +229,31 @@ describe("alerts: leadpush.config.yaml", () => {
     assert.throws(() => loadConfigFile(path, {}), /:4: alertTargets\[0\]\.secret/);
   });
 });
+
+describe("alerts: the private-address guard", () => {
+  test("with LEADPUSH_ALLOW_PRIVATE_NETWORKS=false an alert to loopback is refused and recorded", async () => {
+    const rx = await receiver();
+    const t = await startApp({ env: { LEADPUSH_ALLOW_PRIVATE_NETWORKS: "false" } });
+    try {
+      t.app.alerts.options.retryDelaysMs = [20];
+      const res = await t.api("POST", "/v1/alert-targets", { name: "inside", url: `${rx.url}/hook` });
+      assert.equal(res.status, 201, res.text);
+      t.app.events.emit("destination:state", {
+        destinationId: "d1",
+        destination: "vendor",
+        from: "active",
+        to: "degraded",
+        reason: "failures above the threshold",
+      });
+      const n = await eventually(async () => {
+        const r = await t.api("GET", "/v1/notifications");
+        return r.body.data[0]?.status === "failed" ? r.body.data[0] : undefined;
+      }, 5000);
+      assert.equal(n.lastError, "blocked_address");
+      assert.equal(rx.got.length, 0, "nothing reached the loopback receiver");
+    } finally {
+      await t.close();
+      await rx.close();
+    }
+  });
+});
