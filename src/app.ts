@@ -15,11 +15,15 @@ import { Events } from "./events.ts";
 import { Ingest } from "./ingest/ingest.ts";
 import { createLogger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
+import { startNotices } from "./alerts/notices.ts";
+import { Alerter } from "./alerts/alerter.ts";
+import { alertsRepo } from "./store/alerts-repo.ts";
 import { credentialStore } from "./store/credentials-repo.ts";
 import { type Db, openDb } from "./store/db.ts";
 import { destinationsRepo } from "./store/destinations-repo.ts";
 import { ApiKeys } from "./store/keys-repo.ts";
 import { oauthStates } from "./store/oauth-states-repo.ts";
+import { queueByDestination } from "./store/queue-metrics.ts";
 import { ensurePrivateDir } from "./util/private-files.ts";
 import { createSecretBox, loadOrCreateMasterKey } from "./util/secret-box.ts";
 import { createUrlSigner } from "./util/signed-url.ts";
@@ -39,7 +43,7 @@ export interface App extends ApiDeps {
 
 /** Applies `leadpush.config.yaml`: destinations and API keys created or replaced by name. */
 export async function applyConfigFile(
-  app: Pick<App, "destinations" | "keys" | "log">,
+  app: Pick<App, "destinations" | "keys" | "log" | "alerts">,
   file: ConfigFile,
 ): Promise<void> {
   for (const doc of file.destinations) {
@@ -52,6 +56,13 @@ export async function applyConfigFile(
   for (const k of file.apiKeys) {
     const what = await app.keys.upsert(k.name, k.scopes, k.key);
     app.log.info({ apiKey: k.name, scopes: k.scopes }, `API key ${what} from config`);
+  }
+  for (const a of file.alertTargets ?? []) {
+    const { created } = await app.alerts.upsert(a);
+    app.log.info(
+      { alertTarget: a.name, file: file.path },
+      `alert target ${created ? "created" : "updated"} from config`,
+    );
   }
 }
 
@@ -86,11 +97,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   const transport: Transport = createTransport({ allowPrivateNetworks: config.allowPrivateNetworks });
   const keys = new ApiKeys(db.kysely, config.adminToken);
   const store = createDeliveryStore(db);
-  const metrics = createMetrics(
-    events,
-    () => store.countByStatus(),
-    () => destinations.states(),
-  );
+  const metrics = createMetrics(events, {
+    queueDepth: () => store.countByStatus(),
+    destinationStates: () => destinations.states(),
+    queueByDestination: () => queueByDestination(db.kysely),
+    now,
+  });
+  const stopNotices = startNotices(events, log, { now });
+  const alerts = new Alerter({ repo: alertsRepo(db.kysely), box, transport, events, log, now });
+  alerts.start();
   const ingest = new Ingest({
     db: db.kysely,
     destinations,
@@ -151,6 +166,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     batches,
     signer,
     now,
+    alerts,
   };
   const server = opts.api === false ? undefined : await buildServer(deps);
   let stopped = false;
@@ -185,6 +201,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       await worker?.stop(left());
       await within(batches?.stop(), left() + 1000);
       if (!(await within(transport.close(), 1000))) await transport.destroy();
+      stopNotices();
+      await within(alerts.stop(), left() + 1000);
       await db.close();
     },
   };

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
 import { z } from "zod";
+import { alertTargetSchema, type AlertTargetInput } from "./alerts/alerter.ts";
 import { validateDestination } from "./destinations/model.ts";
 import { SCOPES } from "./store/keys-repo.ts";
 import { AppError } from "./util/errors.ts";
@@ -10,6 +11,8 @@ export interface ConfigFile {
   path: string;
   destinations: Record<string, unknown>[];
   apiKeys: { name: string; scopes: (typeof SCOPES)[number][]; key: string }[];
+  /** Alert targets, created or replaced by name (a secret is required here: `${ENV}`). */
+  alertTargets?: AlertTargetInput[];
 }
 
 export class ConfigFileError extends Error {
@@ -30,6 +33,7 @@ const fileSchema = z
           .strict(),
       )
       .default([]),
+    alertTargets: z.array(alertTargetSchema.required({ secret: true })).default([]),
   })
   .strict();
 
@@ -112,7 +116,12 @@ export function loadConfigFile(
     }
   });
   if (problems.length > 0) throw new ConfigFileError(problems.join("\n"));
-  return { path, destinations: parsed.data.destinations, apiKeys: parsed.data.apiKeys };
+  return {
+    path,
+    destinations: parsed.data.destinations,
+    apiKeys: parsed.data.apiKeys,
+    alertTargets: parsed.data.alertTargets,
+  };
 }
 
 function fmt(p: (string | number)[]): string {

@@ -26,6 +26,8 @@ export interface EventMap {
       code?: string;
     },
   ];
+  /** A destination is held (rate limit, `Retry-After`) until `until` (ms since the epoch). */
+  "destination:hold": [{ destinationId: string; destination: string; until: number; reason: string }];
 }
 
 export class Events {

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { Alerter } from "../alerts/alerter.ts";
 import { z } from "zod";
 import type { CredentialRuntime } from "../auth/runtime.ts";
 import type { Config } from "../config.ts";
@@ -37,6 +38,8 @@ export interface ApiDeps {
   /** Signs and verifies the URLs vendors call without an API key (batch files, callbacks). */
   signer: UrlSigner;
   now: () => number;
+  /** Alert targets and notifications. */
+  alerts: Alerter;
 }
 
 /** A zod schema as JSON Schema for the OpenAPI document (validation itself is `parseInput`). */

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import { checkLeadShape, MAX_LEAD_BYTES } from "../lead/lead.ts";
+import { alertTargetRoutes } from "./alert-targets.ts";
 import type { Scope } from "../store/keys-repo.ts";
 import { batchRoutes } from "./batches.ts";
 import { connectorRoutes } from "./connector-routes.ts";
@@ -134,6 +135,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     deliveryRoutes(admin, deps);
     batchRoutes(admin, deps);
     statsRoutes(admin, deps);
+    alertTargetRoutes(admin, deps);
   });
   return app;
 }

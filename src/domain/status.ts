@@ -41,3 +41,15 @@ export const REPLAYABLE_STATUSES = [
 /** A vendor batch (`GET /v1/batches`): `submitting` → `processing` → `completed` | `failed`. */
 export const BATCH_STATUSES = ["submitting", "processing", "completed", "failed"] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+/** A destination's `state` (the API contract; `delivery/health.ts` decides it). */
+export const DESTINATION_STATES = [
+  "active",
+  "degraded",
+  "circuit_open",
+  "auth_failing",
+  "needs_reconnect",
+  "paused",
+  "disabled",
+] as const;
+export type DestinationStateName = (typeof DESTINATION_STATES)[number];

@@ -179,4 +179,32 @@ export interface Database {
   batches: BatchesTable;
   batch_items: BatchItemsTable;
   lead_routing: LeadRoutingTable;
+  alert_targets: AlertTargetsTable;
+  notifications: NotificationsTable;
+}
+
+/** Where alerts go (migration 009). `secret` is sealed. */
+export interface AlertTargetsTable {
+  id: string;
+  name: string;
+  url: string;
+  format: "standard" | "slack";
+  secret: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One alert to one target: `pending` → `sent` | `failed` (after its retries). */
+export interface NotificationsTable {
+  id: string;
+  target_id: string;
+  kind: string;
+  destination_id: string | null;
+  /** The JSON sent (no lead data, no secrets). */
+  payload: string;
+  status: "pending" | "sent" | "failed";
+  attempts: number;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
 }
