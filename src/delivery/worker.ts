@@ -15,6 +15,7 @@ import { CompletionWriter } from "./completion-writer.ts";
 import { type NextRound, WakeableLoop } from "./loop.ts";
 import { pushDelivery } from "./push.ts";
 import { Slots } from "./slots.ts";
+import { Traffic } from "./traffic.ts";
 import type { DeliveryRuntime } from "./runtime.ts";
 
 /** Shortest sleep between claims when something is due but not claimable (leased elsewhere). */
@@ -50,6 +51,9 @@ export class Worker {
   readonly #writer: CompletionWriter;
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #slots = new Slots();
+  readonly #traffic: Traffic;
+  /** When a rate-limited destination's next token is due (rows wait for it), or undefined. */
+  #rateWakeAt: number | undefined;
   #excluded: string[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   /** Aborts every push in flight when the shutdown grace ends. */
@@ -64,6 +68,7 @@ export class Worker {
     this.#db = deps.db;
     this.#log = deps.log.child({ worker: this.id });
     this.#now = deps.now;
+    this.#traffic = new Traffic(deps.db, deps.caps);
     this.#opts = { idleCheckMs: 2000, blockedRecheckMs: 60_000, completionWindowMs: 10, ...deps.options };
     this.#loop = new WakeableLoop({
       ...{ events: deps.events, caps: deps.caps, listen: deps.listen, log: this.#log },
@@ -145,8 +150,13 @@ export class Worker {
     let wait = this.#opts.idleCheckMs;
     // With pushes in flight, their completion wakes the loop; only an idle worker needs a timer.
     if (this.#inflight.size === 0) {
-      const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
+      const due = await nextDueAt(this.#db, this.#excluded, this.#now()).catch(() => undefined);
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
+    }
+    // Rows waiting for a rate limit's next token or a hold's end: no event announces either.
+    const now = this.#now();
+    for (const at of [this.#rateWakeAt, this.#traffic.nextHoldEnd(now)]) {
+      if (at !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, at - now));
     }
     return wait;
   }
@@ -162,7 +172,10 @@ export class Worker {
       !this.#loop.running ||
       !destination.enabled ||
       destination.paused ||
-      destination.state === "needs_reconnect"
+      destination.state === "needs_reconnect" ||
+      // A rate-limited destination's rows go through its shared budget; a held one waits.
+      destination.rateLimit !== undefined ||
+      this.#traffic.held(destination.id, this.#now())
     )
       return undefined;
     if (this.#inflight.size + this.#reserved >= this.#opts.concurrency || !this.#slots.take(destination))
@@ -195,16 +208,23 @@ export class Worker {
     const destinations = await this.#rt.destinations.resolved();
     const plan = this.#slots.plan(destinations.values(), free, this.#inflight.size, this.#opts.concurrency);
     const { exclude, limit } = plan;
-    this.#excluded = exclude;
     const now = this.#now();
+    await this.#traffic.refresh(now);
+    // Rate-limited destinations are claimed through their shared budget, not by the general claim.
+    const limited = [...destinations.values()].filter(
+      (d) => d.rateLimit !== undefined && !exclude.includes(d.id),
+    );
+    this.#excluded = [...exclude, ...limited.map((d) => d.id)];
     if (limit === 0) return false;
+    const rateRows = await this.#claimRateLimited(limited, free, now);
     const rows = await claimDue(this.#db, this.#rt.caps, {
       owner: this.id,
       now,
       leaseUntil: now + this.#opts.leaseMs,
-      limit,
-      excludeDestinations: exclude,
+      limit: Math.min(limit, free - rateRows.length),
+      excludeDestinations: this.#excluded,
     });
+    rows.push(...rateRows);
     const giveBack: string[] = [];
     // A destination created or changed in another process since the cache was loaded: look again
     // before treating its rows as orphans.
@@ -225,6 +245,23 @@ export class Worker {
     // Drained as far as this worker can see: finished pushes need not look again.
     this.#backlog = full || plan.atCapacity || giveBack.length > 0;
     return full && giveBack.length === 0;
+  }
+
+  /** Claims for each rate-limited destination what its budget and its free slots allow. */
+  async #claimRateLimited(limited: ResolvedDestination[], free: number, now: number): Promise<ClaimedRow[]> {
+    this.#rateWakeAt = undefined;
+    const rows: ClaimedRow[] = [];
+    for (const d of limited) {
+      const want = Math.min(free - rows.length, this.#slots.room(d));
+      if (want <= 0 || d.rateLimit === undefined) continue;
+      const got = await this.#traffic.claim(
+        { ...d, rateLimit: d.rateLimit },
+        { owner: this.id, now, leaseUntil: now + this.#opts.leaseMs, want },
+      );
+      rows.push(...got.rows);
+      if (got.nextAt !== undefined) this.#rateWakeAt = Math.min(this.#rateWakeAt ?? Infinity, got.nextAt);
+    }
+    return rows;
   }
 
   #startJob(row: ClaimedRow, destination: ResolvedDestination | undefined): void {
@@ -251,6 +288,14 @@ export class Worker {
       this.#log.error({ delivery: row.id, destination: destination?.name, message }, "connector threw");
     }
     if (destination && pushed.destinationState) this.#markState(destination, pushed.destinationState);
+    // Before the completion makes the row due again: the hold must already be there.
+    if (destination) {
+      await this.#traffic
+        .record(destination.id, pushed.outcome, pushed.hold, this.#now())
+        .catch((err: unknown) =>
+          this.#log.error({ err, destination: destination.name }, "recording a hold failed"),
+        );
+    }
     this.#writer.add(pushed.completion);
     this.#rt.events.emit("delivery:completed", pushed.event);
   }

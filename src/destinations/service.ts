@@ -20,6 +20,7 @@ import {
   splitSecrets,
   validateDestination,
 } from "./model.ts";
+import { holdView, resolveRateLimit } from "./rate-limit.ts";
 
 /** The lead filters and mappings are tried on when saved, and the dry run's default lead. */
 export const SAMPLE_LEAD: Lead = {
@@ -230,6 +231,7 @@ export class DestinationService {
       after: spec.common.after,
       paused: spec.common.paused,
       dedupe: spec.common.dedupe,
+      rateLimit: resolveRateLimit(spec.common.rateLimit),
       secretValues: stringsIn(secrets),
     };
   }
@@ -281,6 +283,7 @@ export class DestinationService {
       id: row.id,
       ...redactSecrets(plain, secrets),
       state: doc.paused === true ? "paused" : row.state,
+      hold: holdView(row, this.#now()),
       createdAt: new Date(row.created_at).toISOString(),
       updatedAt: new Date(row.updated_at).toISOString(),
     } as unknown as DestinationView;

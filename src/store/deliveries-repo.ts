@@ -28,18 +28,32 @@ export type ClaimedRow = Pick<
 export async function claimDue(
   db: Kysely<Database>,
   caps: Capabilities,
-  opts: { owner: string; now: number; leaseUntil: number; limit: number; excludeDestinations: string[] },
+  opts: {
+    owner: string;
+    now: number;
+    leaseUntil: number;
+    limit: number;
+    excludeDestinations: string[];
+    /** Only this destination's rows (a rate-limited claim, `claimRateLimited`). */
+    onlyDestination?: string;
+    /** Only replayed rows (true) or only live ones (false); both when undefined. */
+    replay?: boolean;
+  },
 ): Promise<ClaimedRow[]> {
   if (opts.limit <= 0) return [];
   let candidates = db
     .selectFrom("deliveries")
     .select("id")
     .where("next_attempt_at", "<=", opts.now)
+    .where("destination_id", "not in", heldAt(db, opts.now))
     .orderBy("next_attempt_at")
     .limit(opts.limit);
   if (opts.excludeDestinations.length > 0) {
     candidates = candidates.where("destination_id", "not in", opts.excludeDestinations);
   }
+  if (opts.onlyDestination !== undefined)
+    candidates = candidates.where("destination_id", "=", opts.onlyDestination);
+  if (opts.replay !== undefined) candidates = candidates.where("replay", "=", opts.replay ? 1 : 0);
   if (caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
   const claimed = await db
     .updateTable("deliveries")
@@ -71,17 +85,26 @@ export async function claimDue(
  * Destinations in `exclude` (disabled, or at their concurrency limit, which wake the worker when a
  * slot frees) are left out.
  */
-export async function nextDueAt(db: Kysely<Database>, exclude: string[] = []): Promise<number | undefined> {
+export async function nextDueAt(
+  db: Kysely<Database>,
+  exclude: string[] = [],
+  now = Date.now(),
+): Promise<number | undefined> {
   let q = db
     .selectFrom("deliveries")
     .select("next_attempt_at")
     .where("next_attempt_at", "is not", null)
+    .where("destination_id", "not in", heldAt(db, now))
     .orderBy("next_attempt_at")
     .limit(1);
   if (exclude.length > 0) q = q.where("destination_id", "not in", exclude);
   const row = await q.executeTakeFirst();
   return row?.next_attempt_at == null ? undefined : Number(row.next_attempt_at);
 }
+
+/** The destinations held at `now` (a Retry-After or an adaptive back-off): claims skip them. */
+const heldAt = (db: Kysely<Database>, now: number) =>
+  db.selectFrom("destinations").select("id").where("hold_until", ">", now);
 
 /** Gives claimed rows back (graceful shutdown): due again at once for any worker. */
 export async function releaseLeases(
@@ -209,7 +232,8 @@ export async function replay(db: Kysely<Database>, filter: ReplayFilter, now: nu
   if (filter.statuses.length === 0) return 0;
   let q = db
     .updateTable("deliveries")
-    .set(dueNow(now))
+    // Marked: a rate-limited destination gives replays at most half its budget while live rows wait.
+    .set({ ...dueNow(now), replay: 1 })
     .where("status", "in", filter.statuses)
     .where(notInFlight(now))
     .where(leadNotErased);
