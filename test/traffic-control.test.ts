@@ -3,20 +3,10 @@ import { after, before, describe, test } from "node:test";
 import { startSandbox } from "../src/sandbox/server.ts";
 import { BACKENDS, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 import { createDestination, deliveryOf, postLead, waitStatus } from "./helpers/leads.ts";
+import { maxInWindow } from "./helpers/rate.ts";
 
 // Traffic control per destination: the rate limit, holds after a 429/503 with Retry-After, the
 // adaptive back-off after a 429 without it, and replays that leave room for live leads.
-
-/** The most requests at `times` (ms) within any window of `windowMs`. */
-export function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while ((sorted[i] as number) - (sorted[j] as number) >= windowMs) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
-}
 
 for (const backend of BACKENDS) {
   describe(`traffic control (${backend})`, () => {
