@@ -48,7 +48,7 @@ before(async () => {
 after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
   await Promise.all(
-    children.map((c) => (c.exitCode === null ? new Promise((r) => c.once("exit", r)) : undefined)),
+    children.map((c) => new Promise<void>((r) => (c.exitCode === null ? c.once("exit", () => r()) : r()))),
   );
   await sb.close();
   await db.drop();
