@@ -203,6 +203,9 @@ export class Worker {
 
   /** Claims what fits; returns true when it claimed a full batch (more may be waiting). */
   async #claimOnce(): Promise<boolean> {
+    // Rows waiting for a rate limit's token are a backlog: a finished push looks again.
+    if (this.#rateWakeAt !== undefined) this.#backlog = true;
+    this.#rateWakeAt = undefined;
     const free = this.#opts.concurrency - this.#inflight.size - this.#reserved;
     if (free <= 0) return false;
     const destinations = await this.#rt.destinations.resolved();
@@ -243,13 +246,12 @@ export class Worker {
     await releaseLeases(this.#db, this.id, giveBack, now);
     const full = rows.length === limit;
     // Drained as far as this worker can see: finished pushes need not look again.
-    this.#backlog = full || plan.atCapacity || giveBack.length > 0;
+    this.#backlog = full || plan.atCapacity || giveBack.length > 0 || this.#rateWakeAt !== undefined;
     return full && giveBack.length === 0;
   }
 
   /** Claims for each rate-limited destination what its budget and its free slots allow. */
   async #claimRateLimited(limited: ResolvedDestination[], free: number, now: number): Promise<ClaimedRow[]> {
-    this.#rateWakeAt = undefined;
     const rows: ClaimedRow[] = [];
     for (const d of limited) {
       const want = Math.min(free - rows.length, this.#slots.room(d));
