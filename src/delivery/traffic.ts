@@ -12,8 +12,6 @@ import {
   trafficStates,
 } from "../store/traffic-repo.ts";
 
-/** How often the worker re-reads which destinations are held or throttled (other processes' holds). */
-const REFRESH_MS = 250;
 /** A 429 without Retry-After: the delivery is looked at again after at least this long. */
 const THROTTLE_RECHECK_MS = 1000;
 
@@ -45,23 +43,21 @@ export function holdOf(outcome: Outcome, now: number): Hold | undefined {
 
 /**
  * The worker's side of traffic control: which destinations are held or throttled (a cache of the
- * destinations rows, refreshed every `REFRESH_MS`), the rate-limited claims, and recording holds.
+ * destinations rows, refreshed on the worker's timer), the rate-limited claims, and recording holds.
  */
 export class Traffic {
   readonly #db: Kysely<Database>;
   readonly #caps: Capabilities;
   #holds = new Map<string, number>();
   #levels = new Map<string, number>();
-  #refreshedAt = 0;
 
   constructor(db: Kysely<Database>, caps: Capabilities) {
     this.#db = db;
     this.#caps = caps;
   }
 
+  /** Re-reads the holds and throttle levels of every destination (the worker calls it on a timer). */
   async refresh(now: number): Promise<void> {
-    if (now - this.#refreshedAt < REFRESH_MS) return;
-    this.#refreshedAt = now;
     const states = await trafficStates(this.#db, now);
     this.#holds = new Map(states.flatMap((s) => (s.holdUntil !== null ? [[s.id, s.holdUntil]] : [])));
     this.#levels = new Map(states.map((s) => [s.id, s.level]));

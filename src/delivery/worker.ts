@@ -22,6 +22,8 @@ import type { DeliveryRuntime } from "./runtime.ts";
 const MIN_SLEEP_MS = 20;
 /** How long aborted pushes get to settle and be recorded after the grace (a local write). */
 const ABORT_SETTLE_MS = 2000;
+/** How often the worker re-reads which destinations other processes hold or throttle. */
+const TRAFFIC_REFRESH_MS = 500;
 
 export interface WorkerOptions {
   /** Deliveries in flight at once in this process. */
@@ -56,6 +58,7 @@ export class Worker {
   #rateWakeAt: number | undefined;
   #excluded: string[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
+  #trafficTimer: NodeJS.Timeout | undefined;
   /** Aborts every push in flight when the shutdown grace ends. */
   #abort = new AbortController();
   /** Due rows may be waiting that this worker had no room for (set by claims, cleared when drained). */
@@ -99,6 +102,14 @@ export class Worker {
       Math.max(100, Math.floor(this.#opts.leaseMs / 3)),
     );
     this.#heartbeat.unref();
+    // Holds and throttles written by other processes (for the hand-off and the success path);
+    // on a timer of its own, not in the claim round.
+    this.#trafficTimer = setInterval(() => {
+      this.#traffic
+        .refresh(this.#now())
+        .catch((err: unknown) => this.#log.warn({ err }, "reading holds failed"));
+    }, TRAFFIC_REFRESH_MS);
+    this.#trafficTimer.unref();
     await this.#loop.start();
   }
 
@@ -130,6 +141,7 @@ export class Worker {
     }
     await this.#writer.flush();
     clearInterval(this.#heartbeat);
+    clearInterval(this.#trafficTimer);
     await releaseLeases(this.#db, this.id, [...this.#inflight.keys()], this.#now());
     await this.#loop.unlisten();
   }
@@ -212,7 +224,6 @@ export class Worker {
     const plan = this.#slots.plan(destinations.values(), free, this.#inflight.size, this.#opts.concurrency);
     const { exclude, limit } = plan;
     const now = this.#now();
-    await this.#traffic.refresh(now);
     // Rate-limited destinations are claimed through their shared budget, not by the general claim.
     const limited = [...destinations.values()].filter(
       (d) => d.rateLimit !== undefined && !exclude.includes(d.id),
