@@ -67,6 +67,11 @@ export class Traffic {
     return (this.#holds.get(destinationId) ?? 0) > now;
   }
 
+  /** The destinations held at `now`: the claims leave them out. */
+  heldIds(now: number): string[] {
+    return [...this.#holds].flatMap(([id, until]) => (until > now ? [id] : []));
+  }
+
   /** The earliest end of a hold still running, or undefined. */
   nextHoldEnd(now: number): number | undefined {
     const ends = [...this.#holds.values()].filter((t) => t > now);

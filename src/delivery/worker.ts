@@ -162,7 +162,7 @@ export class Worker {
     let wait = this.#opts.idleCheckMs;
     // With pushes in flight, their completion wakes the loop; only an idle worker needs a timer.
     if (this.#inflight.size === 0) {
-      const due = await nextDueAt(this.#db, this.#excluded, this.#now()).catch(() => undefined);
+      const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
     // Rows waiting for a rate limit's next token or a hold's end: no event announces either.
@@ -228,7 +228,9 @@ export class Worker {
     const limited = [...destinations.values()].filter(
       (d) => d.rateLimit !== undefined && !exclude.includes(d.id),
     );
-    this.#excluded = [...exclude, ...limited.map((d) => d.id)];
+    // Held destinations (a NOT IN subquery on destinations made SQLite's claims stall): from the
+    // cache, which has this process's holds at once and other processes' within its refresh.
+    this.#excluded = [...exclude, ...limited.map((d) => d.id), ...this.#traffic.heldIds(now)];
     if (limit === 0) return false;
     const rateRows = await this.#claimRateLimited(limited, free, now);
     const rows = await claimDue(this.#db, this.#rt.caps, {

@@ -45,7 +45,6 @@ export async function claimDue(
     .selectFrom("deliveries")
     .select("id")
     .where("next_attempt_at", "<=", opts.now)
-    .where("destination_id", "not in", heldAt(db, opts.now))
     .orderBy("next_attempt_at")
     .limit(opts.limit);
   if (opts.excludeDestinations.length > 0) {
@@ -85,26 +84,17 @@ export async function claimDue(
  * Destinations in `exclude` (disabled, or at their concurrency limit, which wake the worker when a
  * slot frees) are left out.
  */
-export async function nextDueAt(
-  db: Kysely<Database>,
-  exclude: string[] = [],
-  now = Date.now(),
-): Promise<number | undefined> {
+export async function nextDueAt(db: Kysely<Database>, exclude: string[] = []): Promise<number | undefined> {
   let q = db
     .selectFrom("deliveries")
     .select("next_attempt_at")
     .where("next_attempt_at", "is not", null)
-    .where("destination_id", "not in", heldAt(db, now))
     .orderBy("next_attempt_at")
     .limit(1);
   if (exclude.length > 0) q = q.where("destination_id", "not in", exclude);
   const row = await q.executeTakeFirst();
   return row?.next_attempt_at == null ? undefined : Number(row.next_attempt_at);
 }
-
-/** The destinations held at `now` (a Retry-After or an adaptive back-off): claims skip them. */
-const heldAt = (db: Kysely<Database>, now: number) =>
-  db.selectFrom("destinations").select("id").where("hold_until", ">", now);
 
 /** Gives claimed rows back (graceful shutdown): due again at once for any worker. */
 export async function releaseLeases(
