@@ -36,7 +36,11 @@ for (const backend of BACKENDS) {
     /** The row as a plain object (SQLite's rows have a null prototype). */
     const found = async (idOrName: string) => {
       const r = await repo.find(idOrName);
-      return r && { ...r };
+      if (!r) return r;
+      // The traffic-control columns (hold, throttle, rate budget) are store/traffic-repo.ts's.
+      const copy: Record<string, unknown> = { ...r };
+      for (const k of ["hold_until", "hold_reason", "throttle_level", "rate_tat"]) delete copy[k];
+      return copy;
     };
     const credential = (destinationId: string) =>
       db.kysely

@@ -120,6 +120,11 @@ export interface OutcomeInput {
    * a delivery that did not get through waits until then without spending its retry schedule.
    */
   holdUntil?: number | undefined;
+  /**
+   * The destination is held (a Retry-After, a 429's back-off): a retry outcome does not spend a
+   * retry and is due again when the hold ends.
+   */
+  held?: { until: number } | undefined;
 }
 
 /**
@@ -151,10 +156,10 @@ export function decideOutcome(input: OutcomeInput): {
       break;
     case "retry": {
       code = outcome.code;
-      if (code === SHUTDOWN_ABORTED) {
+      if (code === SHUTDOWN_ABORTED || (input.held && destination)) {
         status = "retrying";
         attempts = input.previousAttempts;
-        nextAttemptAt = now;
+        nextAttemptAt = code === SHUTDOWN_ABORTED ? now : (input.held?.until ?? now);
         break;
       }
       const delay = destination

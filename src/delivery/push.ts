@@ -9,11 +9,15 @@ import { newId } from "../util/ids.ts";
 import { type AttemptResult, runAttempt } from "./attempt.ts";
 import { buildCompletion, decideOutcome, SHUTDOWN_ABORTED, type StoredResult } from "./completion.ts";
 import type { Transport } from "../http/http-client.ts";
+import { type Hold, holdOf } from "./traffic.ts";
 
 export interface Pushed {
   completion: Completion;
   /** What the attempt showed about its destination (`active`, `needs_reconnect`). */
   destinationState?: "active" | "needs_reconnect";
+  outcome: Outcome;
+  /** The whole destination is to be held (a Retry-After, a 429's back-off). */
+  hold?: Hold;
   event: EventMap["delivery:completed"][0];
 }
 
@@ -71,9 +75,13 @@ export async function pushDelivery(
   const { outcome, exchanges, durationMs } = r;
   const holdUntil = destination && deps.observe ? await deps.observe(destination, outcome) : undefined;
   const now = deps.now();
+  // Two kinds of hold: the destination's health (circuit, refused credentials, token endpoint down)
+  // and traffic control (Retry-After, a 429's back-off). Neither spends the delivery's retries.
+  const hold = destination ? holdOf(outcome, now) : undefined;
   const { decision, destinationState } = decideOutcome({
     ...{ outcome, previousAttempts: row.attempts, destination, stored, state: r.state, exchanges, now },
     ...{ blockedRecheckMs: deps.blockedRecheckMs, holdUntil },
+    held: hold,
   });
   const target = {
     deliveryId: row.id,
@@ -91,6 +99,8 @@ export async function pushDelivery(
   };
   return {
     completion: buildCompletion(target, decision, facts, now),
+    outcome,
+    ...(hold ? { hold } : {}),
     ...(destination && destinationState ? { destinationState } : {}),
     event: {
       deliveryId: row.id,

@@ -42,6 +42,11 @@ export class Slots {
     return true;
   }
 
+  /** Free slots of the destination (how many rows a rate-limited claim may take for it). */
+  room(d: ResolvedDestination): number {
+    return Math.max(0, d.concurrency - (this.#busy.get(d.id) ?? 0));
+  }
+
   give(destinationId: string): void {
     const busy = (this.#busy.get(destinationId) ?? 1) - 1;
     if (busy > 0) this.#busy.set(destinationId, busy);

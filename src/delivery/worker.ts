@@ -17,12 +17,15 @@ import { HealthTracker } from "./health-tracker.ts";
 import { type NextRound, WakeableLoop } from "./loop.ts";
 import { pushDelivery } from "./push.ts";
 import { Slots } from "./slots.ts";
+import { Traffic } from "./traffic.ts";
 import type { DeliveryRuntime } from "./runtime.ts";
 
 /** Shortest sleep between claims when something is due but not claimable (leased elsewhere). */
 const MIN_SLEEP_MS = 20;
 /** How long aborted pushes get to settle and be recorded after the grace (a local write). */
 const ABORT_SETTLE_MS = 2000;
+/** How often the worker re-reads which destinations other processes hold or throttle. */
+const TRAFFIC_REFRESH_MS = 500;
 
 export interface WorkerOptions {
   /** Deliveries in flight at once in this process. */
@@ -53,10 +56,14 @@ export class Worker {
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #slots: Slots;
   readonly #health: HealthTracker;
+  readonly #traffic: Traffic;
+  /** When a rate-limited destination's next token is due (rows wait for it), or undefined. */
+  #rateWakeAt: number | undefined;
   #excluded: string[] = [];
   /** The earliest probe of a held destination this worker knows of (its rows are excluded). */
   #nextProbe: number | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #trafficTimer: NodeJS.Timeout | undefined;
   /** Aborts every push in flight when the shutdown grace ends. */
   #abort = new AbortController();
   /** Due rows may be waiting that this worker had no room for (set by claims, cleared when drained). */
@@ -69,6 +76,7 @@ export class Worker {
     this.#db = deps.db;
     this.#log = deps.log.child({ worker: this.id });
     this.#now = deps.now;
+    this.#traffic = new Traffic(deps.db, deps.caps);
     this.#opts = { idleCheckMs: 2000, blockedRecheckMs: 60_000, completionWindowMs: 10, ...deps.options };
     this.#slots = new Slots(this.#opts.concurrency);
     this.#loop = new WakeableLoop({
@@ -101,6 +109,14 @@ export class Worker {
       Math.max(100, Math.floor(this.#opts.leaseMs / 3)),
     );
     this.#heartbeat.unref();
+    // Holds and throttles written by other processes (for the hand-off and the success path);
+    // on a timer of its own, not in the claim round.
+    this.#trafficTimer = setInterval(() => {
+      this.#traffic
+        .refresh(this.#now())
+        .catch((err: unknown) => this.#log.warn({ err }, "reading holds failed"));
+    }, TRAFFIC_REFRESH_MS);
+    this.#trafficTimer.unref();
     await this.#loop.start();
   }
 
@@ -132,6 +148,7 @@ export class Worker {
     }
     await this.#writer.flush();
     clearInterval(this.#heartbeat);
+    clearInterval(this.#trafficTimer);
     await releaseLeases(this.#db, this.id, [...this.#inflight.keys()], this.#now());
     await this.#loop.unlisten();
   }
@@ -157,6 +174,11 @@ export class Worker {
     }
     if (this.#nextProbe !== undefined)
       wait = Math.min(wait, Math.max(MIN_SLEEP_MS, this.#nextProbe - this.#now()));
+    // Rows waiting for a rate limit's next token or a hold's end: no event announces either.
+    const now = this.#now();
+    for (const at of [this.#rateWakeAt, this.#traffic.nextHoldEnd(now)]) {
+      if (at !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, at - now));
+    }
     return wait;
   }
 
@@ -172,7 +194,10 @@ export class Worker {
       !destination.enabled ||
       destination.paused ||
       destination.state === "needs_reconnect" ||
-      HELD_STATES.has(destination.state)
+      HELD_STATES.has(destination.state) ||
+      // A rate-limited destination's rows go through its shared budget; a held one waits.
+      destination.rateLimit !== undefined ||
+      this.#traffic.held(destination.id, this.#now())
     )
       return undefined;
     if (this.#inflight.size + this.#reserved >= this.#opts.concurrency) {
@@ -204,6 +229,9 @@ export class Worker {
 
   /** Claims what fits; returns true when it claimed a full batch (more may be waiting). */
   async #claimOnce(): Promise<boolean> {
+    // Rows waiting for a rate limit's token are a backlog: a finished push looks again.
+    if (this.#rateWakeAt !== undefined) this.#backlog = true;
+    this.#rateWakeAt = undefined;
     const free = this.#opts.concurrency - this.#inflight.size - this.#reserved;
     if (free <= 0) return false;
     const destinations = await this.#rt.destinations.resolved();
@@ -218,15 +246,23 @@ export class Worker {
       probing,
     );
     const { exclude, limit } = plan;
-    this.#excluded = exclude;
+    // Rate-limited destinations are claimed through their shared budget, not by the general claim.
+    const limited = [...destinations.values()].filter(
+      (d) => d.rateLimit !== undefined && !exclude.includes(d.id),
+    );
+    // Held destinations (a NOT IN subquery on destinations made SQLite's claims stall): from the
+    // cache, which has this process's holds at once and other processes' within its refresh.
+    this.#excluded = [...exclude, ...limited.map((d) => d.id), ...this.#traffic.heldIds(now)];
     if (limit === 0) return false;
+    const rateRows = await this.#claimRateLimited(limited, free, now);
     const rows = await claimDue(this.#db, this.#rt.caps, {
       owner: this.id,
       now,
       leaseUntil: now + this.#opts.leaseMs,
-      limit,
-      excludeDestinations: exclude,
+      limit: Math.min(limit, free - rateRows.length),
+      excludeDestinations: this.#excluded,
     });
+    rows.push(...rateRows);
     const giveBack: string[] = [];
     // A destination created or changed in another process since the cache was loaded: look again
     // before treating its rows as orphans.
@@ -248,8 +284,24 @@ export class Worker {
     await releaseLeases(this.#db, this.id, giveBack, now);
     const full = rows.length === limit;
     // Drained as far as this worker can see: finished pushes need not look again.
-    this.#backlog = full || plan.atCapacity || giveBack.length > 0;
+    this.#backlog = full || plan.atCapacity || giveBack.length > 0 || this.#rateWakeAt !== undefined;
     return full && giveBack.length === 0;
+  }
+
+  /** Claims for each rate-limited destination what its budget and its free slots allow. */
+  async #claimRateLimited(limited: ResolvedDestination[], free: number, now: number): Promise<ClaimedRow[]> {
+    const rows: ClaimedRow[] = [];
+    for (const d of limited) {
+      const want = Math.min(free - rows.length, this.#slots.room(d));
+      if (want <= 0 || d.rateLimit === undefined) continue;
+      const got = await this.#traffic.claim(
+        { ...d, rateLimit: d.rateLimit },
+        { owner: this.id, now, leaseUntil: now + this.#opts.leaseMs, want },
+      );
+      rows.push(...got.rows);
+      if (got.nextAt !== undefined) this.#rateWakeAt = Math.min(this.#rateWakeAt ?? Infinity, got.nextAt);
+    }
+    return rows;
   }
 
   #startJob(row: ClaimedRow, destination: ResolvedDestination | undefined): void {
@@ -279,6 +331,14 @@ export class Worker {
     if (outcome.outcome === "retry" && outcome.code === "internal_error") {
       const message = pushed.completion.attempt.error_message;
       this.#log.error({ delivery: row.id, destination: destination?.name, message }, "connector threw");
+    }
+    // Before the completion makes the row due again: the hold must already be there.
+    if (destination) {
+      await this.#traffic
+        .record(destination.id, pushed.outcome, pushed.hold, this.#now())
+        .catch((err: unknown) =>
+          this.#log.error({ err, destination: destination.name }, "recording a hold failed"),
+        );
     }
     this.#writer.add(pushed.completion);
     this.#rt.events.emit("delivery:completed", pushed.event);

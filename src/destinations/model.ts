@@ -10,6 +10,7 @@ import { connector as findConnector, CONNECTORS } from "../connectors/registry.t
 import { AppError, type ErrorDetail } from "../util/errors.ts";
 import { REDACTED } from "../util/redact.ts";
 import type { DedupeRule } from "../store/duplicates.ts";
+import { type RateLimit, type RateLimitSpec, rateLimitSchema } from "./rate-limit.ts";
 
 /** Default delays between attempts: the first attempt is immediate, then 10 s, 1 min, 5 min, … 24 h. */
 export const DEFAULT_RETRY_DELAYS_MS = [10e3, 60e3, 300e3, 1800e3, 7200e3, 21600e3, 43200e3, 86400e3];
@@ -118,6 +119,12 @@ export const destinationCommonSchema = z
       .boolean()
       .default(false)
       .describe("Paused: deliveries are still created and wait (pending); resuming sends them."),
+    rateLimit: rateLimitSchema
+      .optional()
+      .describe(
+        'Pushes per second or minute, shared by all worker processes: {"perSecond": n} or ' +
+          '{"perMinute": n}, optional "burst".',
+      ),
     dedupe: dedupeSchema
       .optional()
       .describe(
@@ -144,6 +151,7 @@ export interface DestinationSpec {
     after: string[];
     paused: boolean;
     circuit: CircuitConfig;
+    rateLimit?: RateLimitSpec;
     dedupe?: DedupeSpec;
   };
   connectorConfig: Record<string, unknown>;
@@ -384,6 +392,8 @@ export interface ResolvedDestination {
   probeAt: number | null;
   /** The destination's own duplicate rule (undefined: the default rule). */
   dedupe: DedupeSpec | undefined;
+  /** Its rate limit (undefined: none); claims for it go through its shared budget. */
+  rateLimit: RateLimit | undefined;
   /** Every secret string of the destination, for the redactor. */
   secretValues: string[];
 }

@@ -20,6 +20,7 @@ import {
   splitSecrets,
   validateDestination,
 } from "./model.ts";
+import { holdView, resolveRateLimit } from "./rate-limit.ts";
 
 /** The lead filters and mappings are tried on when saved, and the dry run's default lead. */
 export const SAMPLE_LEAD: Lead = {
@@ -232,6 +233,7 @@ export class DestinationService {
       circuit: spec.common.circuit,
       probeAt: row.probe_at ?? null,
       dedupe: spec.common.dedupe,
+      rateLimit: resolveRateLimit(spec.common.rateLimit),
       secretValues: stringsIn(secrets),
     };
   }
@@ -283,6 +285,7 @@ export class DestinationService {
       id: row.id,
       ...redactSecrets(plain, secrets),
       state: row.enabled !== 1 ? "disabled" : doc.paused === true ? "paused" : row.state,
+      hold: holdView(row, this.#now()),
       createdAt: new Date(row.created_at).toISOString(),
       updatedAt: new Date(row.updated_at).toISOString(),
     } as unknown as DestinationView;

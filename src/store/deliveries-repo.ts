@@ -28,7 +28,17 @@ export type ClaimedRow = Pick<
 export async function claimDue(
   db: Kysely<Database>,
   caps: Capabilities,
-  opts: { owner: string; now: number; leaseUntil: number; limit: number; excludeDestinations: string[] },
+  opts: {
+    owner: string;
+    now: number;
+    leaseUntil: number;
+    limit: number;
+    excludeDestinations: string[];
+    /** Only this destination's rows (a rate-limited claim, `claimRateLimited`). */
+    onlyDestination?: string;
+    /** Only replayed rows (true) or only live ones (false); both when undefined. */
+    replay?: boolean;
+  },
 ): Promise<ClaimedRow[]> {
   if (opts.limit <= 0) return [];
   let candidates = db
@@ -40,6 +50,9 @@ export async function claimDue(
   if (opts.excludeDestinations.length > 0) {
     candidates = candidates.where("destination_id", "not in", opts.excludeDestinations);
   }
+  if (opts.onlyDestination !== undefined)
+    candidates = candidates.where("destination_id", "=", opts.onlyDestination);
+  if (opts.replay !== undefined) candidates = candidates.where("replay", "=", opts.replay ? 1 : 0);
   if (caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
   const claimed = await db
     .updateTable("deliveries")
@@ -209,7 +222,8 @@ export async function replay(db: Kysely<Database>, filter: ReplayFilter, now: nu
   if (filter.statuses.length === 0) return 0;
   let q = db
     .updateTable("deliveries")
-    .set(dueNow(now))
+    // Marked: a rate-limited destination gives replays at most half its budget while live rows wait.
+    .set({ ...dueNow(now), replay: 1 })
     .where("status", "in", filter.statuses)
     .where(notInFlight(now))
     .where(leadNotErased);

@@ -204,6 +204,7 @@ export async function insertLeads(
           updated_at: now,
           delivered_at: null,
           batch_id: null,
+          replay: 0,
         };
         deliveryRows.push(d);
         if (t.lease)

@@ -230,6 +230,25 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "008_traffic_control": {
+    // Traffic control per destination: a hold of the whole destination (a Retry-After, or the
+    // adaptive back-off after a 429 without one), the adaptive throttle level, and the rate
+    // limit's shared budget as a GCRA theoretical arrival time (ms). Replayed deliveries carry a
+    // marker so a rate-limited claim leaves room for live leads.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable("destinations").addColumn("hold_until", "bigint").execute();
+      await db.schema.alterTable("destinations").addColumn("hold_reason", "text").execute();
+      await db.schema
+        .alterTable("destinations")
+        .addColumn("throttle_level", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable("destinations").addColumn("rate_tat", "bigint").execute();
+      await db.schema
+        .alterTable("deliveries")
+        .addColumn("replay", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
   "009_alert_targets": {
     // Alerts: where to send them (secrets sealed) and every notification sent, with its attempts.
     async up(db: Kysely<unknown>) {

@@ -1,4 +1,5 @@
 /** Row types of the database, for Kysely. Times are integer milliseconds since the epoch; JSON is text. */
+import type { ColumnType } from "kysely";
 import type { BatchStatus, DeliveryStatus } from "../domain/status.ts";
 export interface ApiKeysTable {
   id: string;
@@ -30,6 +31,21 @@ export interface DestinationsTable {
   state_reason?: string | null | undefined;
   created_at: number;
   updated_at: number;
+}
+
+/**
+ * Traffic control columns of `destinations` (migration 008), read and written only by
+ * store/traffic-repo.ts: not part of the row the destination service stores and reads.
+ */
+export interface DestinationTrafficColumns {
+  /** The whole destination is not claimed before this time (ms): a Retry-After or adaptive back-off. */
+  hold_until: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Why it is held (the code and the vendor's hint), null without a hold. */
+  hold_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Adaptive throttle after 429s without Retry-After: 0 none; each level halves the rate. */
+  throttle_level: ColumnType<number, number | undefined, number>;
+  /** The rate limit's shared budget: GCRA theoretical arrival time (ms), null when never used. */
+  rate_tat: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface LeadsTable {
@@ -170,9 +186,10 @@ export interface LeadRoutingTable {
 
 export interface Database {
   api_keys: ApiKeysTable;
-  destinations: DestinationsTable;
+  destinations: DestinationsTable & DestinationTrafficColumns;
   leads: LeadsTable;
-  deliveries: DeliveriesTable;
+  /** `replay` (migration 008): 1 when made due again by a replay (rate-limited claims favour live rows). */
+  deliveries: DeliveriesTable & { replay: number };
   attempts: AttemptsTable;
   credentials: CredentialsTable;
   oauth_states: OAuthStatesTable;

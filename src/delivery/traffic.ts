@@ -1,0 +1,110 @@
+import type { Kysely } from "kysely";
+import type { Outcome } from "../connectors/connector.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
+import type { Capabilities } from "../store/db.ts";
+import type { ClaimedRow } from "../store/deliveries-repo.ts";
+import type { Database } from "../store/schema.ts";
+import {
+  claimRateLimited,
+  holdDestination,
+  relaxDestination,
+  throttleDestination,
+  trafficStates,
+} from "../store/traffic-repo.ts";
+
+/** A 429 without Retry-After: the delivery is looked at again after at least this long. */
+const THROTTLE_RECHECK_MS = 1000;
+
+/**
+ * What an attempt's outcome asks of its whole destination: a 429 or 503 with Retry-After holds it
+ * until then (`retry_after`); a 429 without one slows it adaptively (`throttle`). Either way the
+ * delivery does not spend a retry: it is due again when the hold ends (`until`).
+ */
+export type Hold =
+  | { kind: "retry_after"; until: number; reason: string }
+  | { kind: "throttle"; until: number; reason: string };
+
+export function holdOf(outcome: Outcome, now: number): Hold | undefined {
+  if (outcome.kind !== "retry") return undefined;
+  const { status, retryAfterMs } = outcome;
+  if ((status === 429 || status === 503) && retryAfterMs !== undefined) {
+    const reason = `${outcome.code}: Retry-After ${Math.ceil(retryAfterMs / 1000)} s`;
+    return { kind: "retry_after", until: now + retryAfterMs, reason };
+  }
+  if (status === 429) {
+    return {
+      kind: "throttle",
+      until: now + THROTTLE_RECHECK_MS,
+      reason: `${outcome.code} without Retry-After`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The worker's side of traffic control: which destinations are held or throttled (a cache of the
+ * destinations rows, refreshed on the worker's timer), the rate-limited claims, and recording holds.
+ */
+export class Traffic {
+  readonly #db: Kysely<Database>;
+  readonly #caps: Capabilities;
+  #holds = new Map<string, number>();
+  #levels = new Map<string, number>();
+
+  constructor(db: Kysely<Database>, caps: Capabilities) {
+    this.#db = db;
+    this.#caps = caps;
+  }
+
+  /** Re-reads the holds and throttle levels of every destination (the worker calls it on a timer). */
+  async refresh(now: number): Promise<void> {
+    const states = await trafficStates(this.#db, now);
+    this.#holds = new Map(states.flatMap((s) => (s.holdUntil !== null ? [[s.id, s.holdUntil]] : [])));
+    this.#levels = new Map(states.map((s) => [s.id, s.level]));
+  }
+
+  held(destinationId: string, now: number): boolean {
+    return (this.#holds.get(destinationId) ?? 0) > now;
+  }
+
+  /** The destinations held at `now`: the claims leave them out. */
+  heldIds(now: number): string[] {
+    return [...this.#holds].flatMap(([id, until]) => (until > now ? [id] : []));
+  }
+
+  /** The earliest end of a hold still running, or undefined. */
+  nextHoldEnd(now: number): number | undefined {
+    const ends = [...this.#holds.values()].filter((t) => t > now);
+    return ends.length > 0 ? Math.min(...ends) : undefined;
+  }
+
+  /** Claims for one rate-limited destination what its shared budget allows now (at most `want`). */
+  claim(
+    d: ResolvedDestination & { rateLimit: NonNullable<ResolvedDestination["rateLimit"]> },
+    c: { owner: string; now: number; leaseUntil: number; want: number },
+  ): Promise<{ rows: ClaimedRow[]; nextAt?: number }> {
+    return claimRateLimited(this.#db, this.#caps, {
+      ...c,
+      destinationId: d.id,
+      intervalMs: d.rateLimit.intervalMs,
+      burst: d.rateLimit.burst,
+    });
+  }
+
+  /** Records what an attempt showed about its destination: a hold, or a success while throttled. */
+  async record(destinationId: string, outcome: Outcome, hold: Hold | undefined, now: number): Promise<void> {
+    if (hold?.kind === "retry_after") {
+      await holdDestination(this.#db, destinationId, hold.until, hold.reason);
+      this.#holds.set(destinationId, Math.max(hold.until, this.#holds.get(destinationId) ?? 0));
+    } else if (hold?.kind === "throttle") {
+      const t = await throttleDestination(this.#db, destinationId, now, hold.reason);
+      if (t) {
+        this.#holds.set(destinationId, t.until);
+        this.#levels.set(destinationId, t.level);
+      }
+    } else if (outcome.kind === "delivered" && (this.#levels.get(destinationId) ?? 0) > 0) {
+      await relaxDestination(this.#db, destinationId, now);
+      this.#levels.set(destinationId, (this.#levels.get(destinationId) ?? 1) - 1);
+    }
+  }
+}
