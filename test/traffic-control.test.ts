@@ -96,6 +96,9 @@ for (const backend of BACKENDS) {
       );
       assert.equal(d.attemptCount, 1);
       assert.equal((await t.api("GET", `/v1/destinations/${held.id}`)).body.hold, null);
+      // The hold was counted (and announced as a `destination:hold` event, which feeds the counter).
+      const metrics = await (await fetch(`${t.url}/metrics`)).text();
+      assert.match(metrics, /leadpush_rate_limit_holds_total\{[^}]*\} [1-9]/);
     });
 
     test("a 503 with Retry-After holds the destination too", async () => {

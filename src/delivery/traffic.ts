@@ -91,20 +91,31 @@ export class Traffic {
     });
   }
 
-  /** Records what an attempt showed about its destination: a hold, or a success while throttled. */
-  async record(destinationId: string, outcome: Outcome, hold: Hold | undefined, now: number): Promise<void> {
+  /**
+   * Records what an attempt showed about its destination: a hold, or a success while throttled.
+   * Returns the hold it put in place (for the `destination:hold` event), if any.
+   */
+  async record(
+    destinationId: string,
+    outcome: Outcome,
+    hold: Hold | undefined,
+    now: number,
+  ): Promise<{ until: number; reason: string } | undefined> {
     if (hold?.kind === "retry_after") {
       await holdDestination(this.#db, destinationId, hold.until, hold.reason);
       this.#holds.set(destinationId, Math.max(hold.until, this.#holds.get(destinationId) ?? 0));
+      return { until: hold.until, reason: hold.reason };
     } else if (hold?.kind === "throttle") {
       const t = await throttleDestination(this.#db, destinationId, now, hold.reason);
       if (t) {
         this.#holds.set(destinationId, t.until);
         this.#levels.set(destinationId, t.level);
+        return { until: t.until, reason: hold.reason };
       }
     } else if (outcome.kind === "delivered" && (this.#levels.get(destinationId) ?? 0) > 0) {
       await relaxDestination(this.#db, destinationId, now);
       this.#levels.set(destinationId, (this.#levels.get(destinationId) ?? 1) - 1);
     }
+    return undefined;
   }
 }

@@ -334,11 +334,17 @@ export class Worker {
     }
     // Before the completion makes the row due again: the hold must already be there.
     if (destination) {
-      await this.#traffic
+      const held = await this.#traffic
         .record(destination.id, pushed.outcome, pushed.hold, this.#now())
-        .catch((err: unknown) =>
-          this.#log.error({ err, destination: destination.name }, "recording a hold failed"),
-        );
+        .catch((err: unknown) => {
+          this.#log.error({ err, destination: destination.name }, "recording a hold failed");
+          return undefined;
+        });
+      if (held)
+        this.#rt.events.emit("destination:hold", {
+          ...{ destinationId: destination.id, destination: destination.name },
+          ...held,
+        });
     }
     this.#writer.add(pushed.completion);
     this.#rt.events.emit("delivery:completed", pushed.event);
