@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import type { Outcome } from "../src/connectors/connector.ts";
 import { decideOutcome } from "../src/delivery/completion.ts";
 import {
+  handOffAllowed,
   type Health,
   healthSignal,
   holdUntil,
@@ -73,5 +74,19 @@ describe("destination health", () => {
     );
     const notHeld = decideOutcome({ ...base, outcome: retry("http_503"), blockedRecheckMs: 0 });
     assert.equal(notHeld.decision.status, "failed", "no delays left and not held: final");
+  });
+});
+
+describe("hand-off from ingest", () => {
+  test("only an enabled, unpaused, healthy, unheld destination without a rate limit takes one", () => {
+    const ok = { enabled: true, paused: false, state: "active", rateLimit: undefined };
+    assert.equal(handOffAllowed(ok, false), true);
+    assert.equal(handOffAllowed({ ...ok, state: "degraded" }, false), true);
+    assert.equal(handOffAllowed(ok, true), false, "held by traffic control");
+    assert.equal(handOffAllowed({ ...ok, enabled: false }, false), false);
+    assert.equal(handOffAllowed({ ...ok, paused: true }, false), false);
+    for (const state of ["needs_reconnect", "circuit_open", "auth_failing"])
+      assert.equal(handOffAllowed({ ...ok, state }, false), false, state);
+    assert.equal(handOffAllowed({ ...ok, rateLimit: { intervalMs: 100, burst: 1 } }, false), false);
   });
 });

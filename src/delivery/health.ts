@@ -1,5 +1,6 @@
 import type { Outcome } from "../connectors/connector.ts";
 import type { CircuitConfig } from "../destinations/circuit.ts";
+import type { ResolvedDestination } from "../destinations/model.ts";
 import { SHUTDOWN_ABORTED } from "./completion.ts";
 
 /*
@@ -20,6 +21,25 @@ export interface Health {
 
 /** States in which the destination is not called, except for one probe once `probeAt` is due. */
 export const HELD_STATES: ReadonlySet<string> = new Set(["circuit_open", "auth_failing"]);
+
+/**
+ * Whether ingest may hand a new delivery of `d` straight to this process's worker: not when the
+ * destination is off, paused, waiting for a person, held by its health or by traffic control
+ * (`trafficHeld`), or rate-limited (its rows go through the shared budget).
+ */
+export function handOffAllowed(
+  d: Pick<ResolvedDestination, "enabled" | "paused" | "state" | "rateLimit">,
+  trafficHeld: boolean,
+): boolean {
+  return (
+    d.enabled &&
+    !d.paused &&
+    d.state !== "needs_reconnect" &&
+    !HELD_STATES.has(d.state) &&
+    d.rateLimit === undefined &&
+    !trafficHeld
+  );
+}
 
 /** A token endpoint that did not answer is probed again this soon at most. */
 export const UNREACHABLE_PROBE_MS = 5_000;

@@ -20,3 +20,17 @@ export interface DeliveryRuntime {
   /** Subscribes to other processes' wake-ups (LISTEN/NOTIFY); returns an unsubscribe function. */
   listen: (onWake: () => void) => Promise<() => Promise<void>>;
 }
+
+/** The worker's settings (`Worker`), from the configuration. */
+export interface WorkerOptions {
+  /** Deliveries in flight at once in this process. */
+  concurrency: number;
+  /** A claim is owned for the destination's timeout plus this long. */
+  leaseMs: number;
+  /** Longest sleep when nothing is due (catches other processes' retries and expired leases). */
+  idleCheckMs?: number;
+  /** While a destination waits for an OAuth reconnect, look again this often. */
+  blockedRecheckMs?: number;
+  /** Attempt outcomes finishing within this window are written in one transaction (`CompletionWriter`). */
+  completionWindowMs?: number;
+}

@@ -1,6 +1,8 @@
 import type { Kysely } from "kysely";
+import type { Logger } from "pino";
 import type { Outcome } from "../connectors/connector.ts";
 import type { ResolvedDestination } from "../destinations/model.ts";
+import type { Events } from "../events.ts";
 import type { Capabilities } from "../store/db.ts";
 import type { ClaimedRow } from "../store/deliveries-repo.ts";
 import type { Database } from "../store/schema.ts";
@@ -89,6 +91,49 @@ export class Traffic {
       intervalMs: d.rateLimit.intervalMs,
       burst: d.rateLimit.burst,
     });
+  }
+
+  /**
+   * Claims for each rate-limited destination what its budget and `room(d)` (its free slots) allow,
+   * up to `free` rows in all; `nextAt`: when the earliest next token is due, if rows wait for one.
+   */
+  async claimAll(
+    limited: ResolvedDestination[],
+    free: number,
+    room: (d: ResolvedDestination) => number,
+    lease: { owner: string; now: number; leaseUntil: number },
+  ): Promise<{ rows: ClaimedRow[]; nextAt: number | undefined }> {
+    const rows: ClaimedRow[] = [];
+    let nextAt: number | undefined;
+    for (const d of limited) {
+      const want = Math.min(free - rows.length, room(d));
+      if (want <= 0 || d.rateLimit === undefined) continue;
+      const got = await this.claim({ ...d, rateLimit: d.rateLimit }, { ...lease, want });
+      rows.push(...got.rows);
+      if (got.nextAt !== undefined) nextAt = Math.min(nextAt ?? Infinity, got.nextAt);
+    }
+    return { rows, nextAt };
+  }
+
+  /**
+   * `record`, then announces the hold it put in place (`destination:hold`); a failure to record is
+   * logged, never thrown (the attempt's completion is written either way).
+   */
+  async apply(
+    destination: { id: string; name: string },
+    outcome: Outcome,
+    hold: Hold | undefined,
+    ctx: { now: number; events: Events; log: Logger },
+  ): Promise<void> {
+    const held = await this.record(destination.id, outcome, hold, ctx.now).catch((err: unknown) => {
+      ctx.log.error({ err, destination: destination.name }, "recording a hold failed");
+      return undefined;
+    });
+    if (held)
+      ctx.events.emit("destination:hold", {
+        ...{ destinationId: destination.id, destination: destination.name },
+        ...held,
+      });
   }
 
   /**

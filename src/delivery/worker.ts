@@ -10,15 +10,16 @@ import {
   renewLeases,
 } from "../store/deliveries-repo.ts";
 import type { Database } from "../store/schema.ts";
+import { every, settleWithin } from "../util/delay.ts";
 import { newId } from "../util/ids.ts";
 import { CompletionWriter } from "./completion-writer.ts";
-import { HELD_STATES } from "./health.ts";
+import { handOffAllowed, HELD_STATES } from "./health.ts";
 import { HealthTracker } from "./health-tracker.ts";
 import { type NextRound, WakeableLoop } from "./loop.ts";
 import { pushDelivery } from "./push.ts";
 import { Slots } from "./slots.ts";
 import { Traffic } from "./traffic.ts";
-import type { DeliveryRuntime } from "./runtime.ts";
+import type { DeliveryRuntime, WorkerOptions } from "./runtime.ts";
 
 /** Shortest sleep between claims when something is due but not claimable (leased elsewhere). */
 const MIN_SLEEP_MS = 20;
@@ -26,19 +27,6 @@ const MIN_SLEEP_MS = 20;
 const ABORT_SETTLE_MS = 2000;
 /** How often the worker re-reads which destinations other processes hold or throttle. */
 const TRAFFIC_REFRESH_MS = 500;
-
-export interface WorkerOptions {
-  /** Deliveries in flight at once in this process. */
-  concurrency: number;
-  /** A claim is owned for the destination's timeout plus this long. */
-  leaseMs: number;
-  /** Longest sleep when nothing is due (catches other processes' retries and expired leases). */
-  idleCheckMs?: number;
-  /** While a destination waits for an OAuth reconnect, look again this often. */
-  blockedRecheckMs?: number;
-  /** Attempt outcomes finishing within this window are written in one transaction (`CompletionWriter`). */
-  completionWindowMs?: number;
-}
 
 /**
  * The delivery loop: claims due deliveries with a lease, runs each through its connector with the
@@ -98,25 +86,20 @@ export class Worker {
   async start(): Promise<void> {
     if (this.#loop.running) return;
     if (this.#abort.signal.aborted) this.#abort = new AbortController();
-    this.#heartbeat = setInterval(
-      () => {
-        const ids = [...this.#inflight.keys()];
-        if (ids.length === 0) return;
-        renewLeases(this.#db, this.id, ids, this.#now() + this.#opts.leaseMs).catch((err: unknown) =>
-          this.#log.warn({ err }, "renewing leases failed"),
-        );
-      },
-      Math.max(100, Math.floor(this.#opts.leaseMs / 3)),
-    );
-    this.#heartbeat.unref();
+    this.#heartbeat = every(Math.max(100, Math.floor(this.#opts.leaseMs / 3)), () => {
+      const ids = [...this.#inflight.keys()];
+      if (ids.length === 0) return;
+      renewLeases(this.#db, this.id, ids, this.#now() + this.#opts.leaseMs).catch((err: unknown) =>
+        this.#log.warn({ err }, "renewing leases failed"),
+      );
+    });
     // Holds and throttles written by other processes (for the hand-off and the success path);
     // on a timer of its own, not in the claim round.
-    this.#trafficTimer = setInterval(() => {
+    this.#trafficTimer = every(TRAFFIC_REFRESH_MS, () => {
       this.#traffic
         .refresh(this.#now())
         .catch((err: unknown) => this.#log.warn({ err }, "reading holds failed"));
-    }, TRAFFIC_REFRESH_MS);
-    this.#trafficTimer.unref();
+    });
     await this.#loop.start();
   }
 
@@ -132,14 +115,7 @@ export class Worker {
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.#loop.running) return;
     await this.#loop.stop();
-    const settled = async (ms: number) => {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all(this.#inflight.values()),
-        new Promise((r) => (timer = setTimeout(r, ms))),
-      ]);
-      clearTimeout(timer);
-    };
+    const settled = (ms: number) => settleWithin(this.#inflight.values(), ms);
     await settled(graceMs);
     if (this.#inflight.size > 0) {
       this.#log.warn({ inflight: this.#inflight.size }, "shutdown grace over: aborting pushes in flight");
@@ -172,11 +148,9 @@ export class Worker {
       const due = await nextDueAt(this.#db, this.#excluded).catch(() => undefined);
       if (due !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, due - this.#now()));
     }
-    if (this.#nextProbe !== undefined)
-      wait = Math.min(wait, Math.max(MIN_SLEEP_MS, this.#nextProbe - this.#now()));
-    // Rows waiting for a rate limit's next token or a hold's end: no event announces either.
+    // A probe due, rows waiting for a rate limit's next token or a hold's end: no event announces them.
     const now = this.#now();
-    for (const at of [this.#rateWakeAt, this.#traffic.nextHoldEnd(now)]) {
+    for (const at of [this.#nextProbe, this.#rateWakeAt, this.#traffic.nextHoldEnd(now)]) {
       if (at !== undefined) wait = Math.min(wait, Math.max(MIN_SLEEP_MS, at - now));
     }
     return wait;
@@ -189,17 +163,8 @@ export class Worker {
    * undefined (then the row waits in the queue for any worker).
    */
   reserve(destination: ResolvedDestination): { owner: string; leaseUntil: number } | undefined {
-    if (
-      !this.#loop.running ||
-      !destination.enabled ||
-      destination.paused ||
-      destination.state === "needs_reconnect" ||
-      HELD_STATES.has(destination.state) ||
-      // A rate-limited destination's rows go through its shared budget; a held one waits.
-      destination.rateLimit !== undefined ||
-      this.#traffic.held(destination.id, this.#now())
-    )
-      return undefined;
+    const held = this.#traffic.held(destination.id, this.#now());
+    if (!this.#loop.running || !handOffAllowed(destination, held)) return undefined;
     if (this.#inflight.size + this.#reserved >= this.#opts.concurrency) {
       // Full: the destination's lead waits in the queue; it counts towards the fair shares.
       this.#slots.want(destination.id);
@@ -254,7 +219,11 @@ export class Worker {
     // cache, which has this process's holds at once and other processes' within its refresh.
     this.#excluded = [...exclude, ...limited.map((d) => d.id), ...this.#traffic.heldIds(now)];
     if (limit === 0) return false;
-    const rateRows = await this.#claimRateLimited(limited, free, now);
+    const rated = await this.#traffic.claimAll(limited, free, (d) => this.#slots.room(d), {
+      ...{ owner: this.id, now, leaseUntil: now + this.#opts.leaseMs },
+    });
+    const rateRows = rated.rows;
+    if (rated.nextAt !== undefined) this.#rateWakeAt = Math.min(this.#rateWakeAt ?? Infinity, rated.nextAt);
     const rows = await claimDue(this.#db, this.#rt.caps, {
       owner: this.id,
       now,
@@ -288,22 +257,6 @@ export class Worker {
     return full && giveBack.length === 0;
   }
 
-  /** Claims for each rate-limited destination what its budget and its free slots allow. */
-  async #claimRateLimited(limited: ResolvedDestination[], free: number, now: number): Promise<ClaimedRow[]> {
-    const rows: ClaimedRow[] = [];
-    for (const d of limited) {
-      const want = Math.min(free - rows.length, this.#slots.room(d));
-      if (want <= 0 || d.rateLimit === undefined) continue;
-      const got = await this.#traffic.claim(
-        { ...d, rateLimit: d.rateLimit },
-        { owner: this.id, now, leaseUntil: now + this.#opts.leaseMs, want },
-      );
-      rows.push(...got.rows);
-      if (got.nextAt !== undefined) this.#rateWakeAt = Math.min(this.#rateWakeAt ?? Infinity, got.nextAt);
-    }
-    return rows;
-  }
-
   #startJob(row: ClaimedRow, destination: ResolvedDestination | undefined): void {
     const p = this.#process(row, destination)
       .catch((err: unknown) => this.#log.error({ err, delivery: row.id }, "delivery crashed"))
@@ -333,19 +286,10 @@ export class Worker {
       this.#log.error({ delivery: row.id, destination: destination?.name, message }, "connector threw");
     }
     // Before the completion makes the row due again: the hold must already be there.
-    if (destination) {
-      const held = await this.#traffic
-        .record(destination.id, pushed.outcome, pushed.hold, this.#now())
-        .catch((err: unknown) => {
-          this.#log.error({ err, destination: destination.name }, "recording a hold failed");
-          return undefined;
-        });
-      if (held)
-        this.#rt.events.emit("destination:hold", {
-          ...{ destinationId: destination.id, destination: destination.name },
-          ...held,
-        });
-    }
+    if (destination)
+      await this.#traffic.apply(destination, pushed.outcome, pushed.hold, {
+        ...{ now: this.#now(), events: this.#rt.events, log: this.#log },
+      });
     this.#writer.add(pushed.completion);
     this.#rt.events.emit("delivery:completed", pushed.event);
   }
