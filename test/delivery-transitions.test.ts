@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { parseDatabaseUrl } from "../src/config.ts";
+import { before, describe, test } from "node:test";
 import { createBatch, finishBatch, requeueStrays } from "../src/store/batches-repo.ts";
 import { type Completion, completeMany } from "../src/store/completions.ts";
-import { type Db, openDb } from "../src/store/db.ts";
+import type { Db } from "../src/store/db.ts";
 import {
   claimDue,
   releaseLeases,
@@ -17,36 +16,21 @@ import { eraseLeadData } from "../src/store/erasure.ts";
 import { insertLeads } from "../src/store/leads-repo.ts";
 import type { DeliveriesTable } from "../src/store/schema.ts";
 import { newId } from "../src/util/ids.ts";
-import { BACKENDS, type FreshDatabase, freshDatabase } from "./helpers/harness.ts";
+import { BACKENDS } from "./helpers/harness.ts";
+import { insertDestination, useStore } from "./helpers/store.ts";
 
 // Every delivery transition of the store, on both backends: what it changes, and the guards that
 // keep a final state final whoever calls it (erasure, a manual fail, a replay racing a completion).
 for (const backend of BACKENDS) {
   describe(`delivery transitions (${backend})`, () => {
-    let fresh: FreshDatabase;
+    const store = useStore(backend);
     let db: Db;
     let n = 0;
-    before(async () => {
-      fresh = await freshDatabase(backend);
-      db = await openDb(parseDatabaseUrl(fresh.url, fresh.dir));
-    });
-    after(async () => {
-      await db.close();
-      await fresh.drop();
+    before(() => {
+      db = store.db;
     });
 
-    /** A destination of its own per test, so due-row scans see only that test's rows. */
-    async function destination(): Promise<string> {
-      const id = newId();
-      await db.kysely
-        .insertInto("destinations")
-        .values({
-          ...{ id, name: `d-${id}`, connector: "http", enabled: 1, config: "{}", secrets: null },
-          ...{ state: "active", created_at: 0, updated_at: 0 },
-        })
-        .execute();
-      return id;
-    }
+    const destination = () => insertDestination(db);
 
     /** One lead with one delivery to `destinationId`, then the given columns set. */
     async function delivery(destinationId: string, set: Partial<DeliveriesTable> = {}) {

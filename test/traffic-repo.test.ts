@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { parseDatabaseUrl } from "../src/config.ts";
-import { type Db, openDb } from "../src/store/db.ts";
+import { before, describe, test } from "node:test";
+import type { Db } from "../src/store/db.ts";
 import { replay } from "../src/store/deliveries-repo.ts";
 import { insertLeads } from "../src/store/leads-repo.ts";
 import {
@@ -10,36 +9,21 @@ import {
   relaxDestination,
   throttleDestination,
 } from "../src/store/traffic-repo.ts";
-import { newId } from "../src/util/ids.ts";
-import { BACKENDS, type FreshDatabase, freshDatabase } from "./helpers/harness.ts";
+import { BACKENDS } from "./helpers/harness.ts";
+import { insertDestination, useStore } from "./helpers/store.ts";
 
 // The store's traffic-control transitions on both backends, with a fixed clock: the GCRA budget of
 // a rate-limited claim, holds that every claim skips, the adaptive throttle, the replay share.
 for (const backend of BACKENDS) {
   describe(`traffic control in the store (${backend})`, () => {
-    let fresh: FreshDatabase;
+    const store = useStore(backend);
     let db: Db;
     let n = 0;
-    before(async () => {
-      fresh = await freshDatabase(backend);
-      db = await openDb(parseDatabaseUrl(fresh.url, fresh.dir));
-    });
-    after(async () => {
-      await db.close();
-      await fresh.drop();
+    before(() => {
+      db = store.db;
     });
 
-    async function destination(): Promise<string> {
-      const id = newId();
-      await db.kysely
-        .insertInto("destinations")
-        .values({
-          ...{ id, name: `d-${id}`, connector: "http", enabled: 1, config: "{}", secrets: null },
-          ...{ state: "active", created_at: 0, updated_at: 0 },
-        })
-        .execute();
-      return id;
-    }
+    const destination = () => insertDestination(db);
 
     /** `count` leads with one delivery each to `destinationId`, due at 1 000. */
     async function deliveries(destinationId: string, count: number): Promise<string[]> {
