@@ -170,6 +170,25 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   };
   const server = opts.api === false ? undefined : await buildServer(deps);
   let stopped = false;
+  /**
+   * Graceful stop within `shutdownGraceMs` from the call, a hard limit: pushes still in flight
+   * then are aborted and recorded (`shutdown_aborted`), and what else is still running (a
+   * request, a batch step) is cut off; a cut-off batch step runs again when its lease ends.
+   */
+  async function stop() {
+    if (stopped) return;
+    stopped = true;
+    const deadline = Date.now() + config.shutdownGraceMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    await within(server?.close(), left());
+    await ingest.idle();
+    await worker?.stop(left());
+    await within(batches?.stop(), left() + 1000);
+    if (!(await within(transport.close(), 1000))) await transport.destroy();
+    stopNotices();
+    await within(alerts.stop(), left() + 1000);
+    await db.close();
+  }
   return {
     ...deps,
     db,
@@ -177,34 +196,22 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     server,
     firstAdminKey,
     secretKeyFile: generated,
+    /** Starts the worker, batches and API; if any of them fails (a port in use), stops what started. */
     async start() {
-      await worker?.start();
-      await batches?.start();
-      if (!server) return undefined;
-      await server.listen({ port: config.port, host: config.host });
+      try {
+        await worker?.start();
+        await batches?.start();
+        if (!server) return undefined;
+        await server.listen({ port: config.port, host: config.host });
+      } catch (err) {
+        await stop();
+        throw err;
+      }
       const addr = server.server.address();
       const port = typeof addr === "object" && addr ? addr.port : config.port;
       return `http://${config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host}:${port}`;
     },
-    /**
-     * Graceful stop within `shutdownGraceMs` from the call, a hard limit: pushes still in flight
-     * then are aborted and recorded (`shutdown_aborted`), and what else is still running (a
-     * request, a batch step) is cut off; a cut-off batch step runs again when its lease ends.
-     */
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      const deadline = Date.now() + config.shutdownGraceMs;
-      const left = () => Math.max(0, deadline - Date.now());
-      await within(server?.close(), left());
-      await ingest.idle();
-      await worker?.stop(left());
-      await within(batches?.stop(), left() + 1000);
-      if (!(await within(transport.close(), 1000))) await transport.destroy();
-      stopNotices();
-      await within(alerts.stop(), left() + 1000);
-      await db.close();
-    },
+    stop,
   };
 }
 

@@ -1,61 +1,31 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { startSandbox } from "../src/sandbox/server.ts";
+import { openBrowser } from "./helpers/browser.ts";
 import { ADMIN_TOKEN, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 
-const CHROMIUM = process.env.LEADPUSH_CHROMIUM ?? "/usr/bin/chromium";
 const INJECTED = `<img src=x onerror="window.__pwned=1">Mallory`;
 
 describe("dashboard (real browser)", () => {
   let t: TestApp;
   let ok: Awaited<ReturnType<typeof startSandbox>>;
   let bad: Awaited<ReturnType<typeof startSandbox>>;
-  let browser: BrowserContext;
   let page: Page;
-  let profile: string;
+  let pageErrors: string[] = [];
+  let closeBrowser: (() => Promise<void>) | undefined;
   let appClosed = false;
-  const pageErrors: string[] = [];
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `the dashboard test drives Debian's chromium, and ${CHROMIUM} is missing: ` +
-          "install it with `apt-get update && apt-get install -y chromium` (or set LEADPUSH_CHROMIUM to a chromium binary)",
-      );
-    }
     ok = await startSandbox();
     bad = await startSandbox();
     t = await startApp();
-    profile = mkdtempSync(join(tmpdir(), "leadpush-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    page = browser.pages()[0] ?? (await browser.newPage());
-    page.on("pageerror", (err) => pageErrors.push(String(err)));
-    page.on("console", (m) => {
-      // The browser logs every 4xx/5xx answer (the wrong key's 401 is expected): not a page error.
-      if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) pageErrors.push(m.text());
-    });
+    ({ page, pageErrors, close: closeBrowser } = await openBrowser());
   });
   after(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await closeBrowser?.();
     if (t && !appClosed) await t.close();
     await ok?.close();
     await bad?.close();

@@ -112,11 +112,12 @@ before(async () => {
   });
 });
 
+// Each part only if it started: a failed `before` must not leave servers keeping the file alive.
 after(async () => {
-  await t.close();
-  await new Promise((r) => api.close(r));
-  idp.closeAllConnections();
-  await new Promise((r) => idp.close(r));
+  await t?.close();
+  await new Promise((r) => (api ? api.close(r) : r(undefined)));
+  idp?.closeAllConnections();
+  await new Promise((r) => (idp ? idp.close(r) : r(undefined)));
 });
 
 /** A browser: follows redirects by hand, keeps cookies (every cookie to every path of the IdP: enough here). */

@@ -75,10 +75,11 @@ before(async () => {
   t = await startApp();
 });
 
+// Each part only if it started: a failed `before` must not leave servers keeping the file alive.
 after(async () => {
-  await t.close();
-  await new Promise((r) => api.close(r));
-  await new Promise((r) => idp.close(r));
+  await t?.close();
+  await new Promise((r) => (api ? api.close(r) : r(undefined)));
+  await new Promise((r) => (idp ? idp.close(r) : r(undefined)));
 });
 
 const auth = (which: keyof typeof CLIENTS) => ({

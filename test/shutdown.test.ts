@@ -181,3 +181,35 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+test("a port in use: serve says so and exits; its worker does not keep the process alive", async () => {
+  const db = await freshDatabase("sqlite");
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+  const port = (busy.address() as AddressInfo).port;
+  const proc = spawn(process.execPath, ["src/cli.ts", "serve"], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: db.url,
+      LEADPUSH_DATA_DIR: db.dir,
+      LEADPUSH_SECRET_KEY: SECRET_KEY,
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+  try {
+    const [code, signal] = (await once(proc, "exit")) as [number | null, string | null];
+    assert.equal(signal, null, `killed after 15 s: it did not exit by itself\n${stderr}`);
+    assert.equal(code, 2);
+    assert.match(stderr, /EADDRINUSE[\s\S]*another program uses this port/);
+  } finally {
+    clearTimeout(timer);
+    busy.close();
+    await db.drop();
+  }
+});

@@ -34,6 +34,9 @@ function startCheckpointer(path: string): () => Promise<void> {
   // The thread closes its connection and ends; being the last connection, it also runs SQLite's
   // final checkpoint on close. Resolves once it has.
   return () => {
+    // Unref'd while it runs (it must not keep a process alive); waited for once asked to stop: a
+    // stop right after start (a port in use) has nothing else keeping the event loop alive.
+    worker.ref();
     worker.postMessage("stop");
     return exited;
   };

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,13 +70,41 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (for an app that must know its own URL before it listens). */
-export async function freePort(): Promise<number> {
+/** The first port of the kernel's ephemeral range (what `listen(0)` and outgoing connections use). */
+function ephemeralStart(): number {
+  try {
+    const lo = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(lo) && lo > 12_000 ? lo : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+async function canListen(port: number): Promise<boolean> {
   const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const addr = srv.address();
-  await new Promise((resolve) => srv.close(resolve));
-  return typeof addr === "object" && addr ? addr.port : 0;
+  const ok = await new Promise<boolean>((resolve) => {
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => resolve(true));
+  });
+  if (ok) await new Promise((resolve) => srv.close(resolve));
+  return ok;
+}
+
+/**
+ * A free TCP port on 127.0.0.1, for an app that must know its own URL before it listens. It is
+ * picked at random below the kernel's ephemeral range: a port from `listen(0)` is released before
+ * the app binds it, and in that gap any `listen(0)` or outgoing connection (of this test or of the
+ * test file running beside it) could be given the same port — it once was, and the test file hung
+ * CI. Below the ephemeral range only another explicit pick can collide (1 in ~20 000).
+ */
+export async function freePort(): Promise<number> {
+  const top = ephemeralStart();
+  const bottom = 10_000;
+  for (let i = 0; i < 100; i++) {
+    const port = bottom + Math.floor(Math.random() * (top - bottom));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${bottom} and ${top}`);
 }
 
 export type FreshDatabase = Awaited<ReturnType<typeof freshDatabase>>;
