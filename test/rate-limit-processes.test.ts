@@ -100,14 +100,20 @@ test(
     await client.end();
     assert.equal(attempts.rows.length, LEADS, "one attempt per lead");
     const started = attempts.rows.map((r) => Number(r.started_at));
-    const most = maxInWindow(started, 1000);
+    // A push starts a little after its token was taken, and on this shared 2-core machine a process
+    // can stall a few hundred ms between the two (seen: 15 in one second under a loaded suite).
+    // With stalls up to STALL_MS, pushes started within 1000 − STALL_MS ms had their tokens taken
+    // within one second: at most perSecond + burst of them. A limiter letting everything through
+    // starts all 45 at once; the span below checks the pace as a whole.
+    const STALL_MS = 500;
+    const most = maxInWindow(started, 1000 - STALL_MS);
     const atSink = maxInWindow(
       pushes.map((r) => r.at),
       1000,
     );
     assert.ok(
       most <= PER_SECOND + BURST,
-      `${most} pushes started within one second (limit ${PER_SECOND}/s, burst ${BURST}); ${atSink} at the sink`,
+      `${most} pushes started within ${1000 - STALL_MS} ms (limit ${PER_SECOND}/s, burst ${BURST}); ${atSink} at the sink within 1 s`,
     );
     const span = Math.max(...started) - Math.min(...started);
     const least = ((LEADS - BURST) / PER_SECOND) * 1000;
