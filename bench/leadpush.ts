@@ -28,9 +28,11 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * `leadpush serve` with its database in `dir`; resolves once `/readyz` answers 200 (20 s at most).
+ * `leadpush serve` with its database in `dir`; resolves once `/readyz` answers 200 (60 s at most: a loaded machine).
  * `root`: the leadpush tree to run (this one by default; `bench/ab.ts` runs two). `env`: more
- * environment for the server.
+ * environment for the server. `databaseUrl` (a Postgres database several processes share)
+ * replaces the SQLite file `db`; `port` keeps a restarted server's address; `worker` starts
+ * `leadpush worker` instead (no API: ready once it logs that it started).
  */
 export async function startLeadpush(opts: {
   dir: string;
@@ -38,13 +40,16 @@ export async function startLeadpush(opts: {
   nodeFlags?: string[];
   root?: string;
   env?: Record<string, string>;
-}): Promise<{ proc: ChildProcess; base: string }> {
-  const port = await freePort();
+  databaseUrl?: string;
+  port?: number;
+  worker?: boolean;
+}): Promise<{ proc: ChildProcess; base: string; port: number }> {
+  const port = opts.port ?? (await freePort());
   const base = `http://127.0.0.1:${port}`;
   const root = opts.root ?? join(import.meta.dirname, "..");
   const proc = spawn(
     process.execPath,
-    [...(opts.nodeFlags ?? START_FLAGS), join(root, "src", "cli.ts"), "serve"],
+    [...(opts.nodeFlags ?? START_FLAGS), join(root, "src", "cli.ts"), opts.worker ? "worker" : "serve"],
     {
       env: {
         ...process.env,
@@ -52,20 +57,33 @@ export async function startLeadpush(opts: {
         ...opts.env,
         PORT: String(port),
         HOST: "127.0.0.1",
-        DATABASE_URL: `file:${join(opts.dir, opts.db)}`,
+        DATABASE_URL: opts.databaseUrl ?? `file:${join(opts.dir, opts.db)}`,
         LEADPUSH_DATA_DIR: opts.dir,
         LEADPUSH_ADMIN_TOKEN: ADMIN,
-        LOG_LEVEL: "warn",
+        LOG_LEVEL: opts.worker ? "info" : "warn",
       },
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", opts.worker ? "pipe" : "ignore", "inherit"],
     },
   );
+  if (opts.worker) {
+    const lines = createInterface({ input: proc.stdout! });
+    const started = await Promise.race([
+      new Promise<boolean>((resolve) =>
+        lines.on("line", (l) => l.includes("worker started") && resolve(true)),
+      ),
+      new Promise<boolean>((resolve) => proc.once("exit", () => resolve(false))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 60_000).unref()),
+    ]);
+    if (started) return { proc, base, port };
+    proc.kill("SIGTERM");
+    throw new Error("leadpush worker did not start");
+  }
   for (const until = Date.now() + 20_000; Date.now() < until && proc.exitCode === null;) {
     const ready = await fetch(`${base}/readyz`).then(
       (r) => r.ok,
       () => false,
     );
-    if (ready) return { proc, base };
+    if (ready) return { proc, base, port };
     await new Promise((r) => setTimeout(r, 50));
   }
   proc.kill("SIGTERM");

@@ -4,28 +4,21 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent, request } from "undici";
+import { parseArgs } from "node:util";
 import { isolationPhase } from "./isolation.ts";
 import { ADMIN, START_FLAGS, cpuOf, startLeadpush, startSink, statCpu } from "./leadpush.ts";
+import { scaleBench } from "./scale.ts";
+import { agent, baseline as rawBaseline, call, fmt, lead, now, pct, pool, stats, waitFor } from "./load.ts";
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 20_000);
 const SERIAL_LEADS = Number(process.env.BENCH_SERIAL_LEADS ?? 500);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 10_000);
-const DEADLINE = Date.now() + 10 * 60_000;
 const children: ChildProcess[] = [];
 
 function stopAll() {
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
 }
 process.on("exit", stopAll);
-
-const now = () => performance.timeOrigin + performance.now();
-const pct = (xs: number[], p: number) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-};
-const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 0) : "n/a");
 
 const clientSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
@@ -49,55 +42,6 @@ async function startSinkChild(): Promise<{ url: string; proc: ChildProcess }> {
   return sink;
 }
 
-const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
-async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await request(url, {
-    method: method as "POST",
-    dispatcher: agent,
-    headers: { "content-type": "application/json", ...headers },
-    body: body === undefined ? null : JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
-const lead = (i: number) => ({
-  name: `Bench ${i}`,
-  email: `bench${i}@example.com`,
-  phone: `+9198${String(10_000_000 + i).slice(-8)}`,
-  city: "Mumbai",
-  source: "bench",
-  attributes: { sentAt: now() },
-});
-
-async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n && Date.now() < DEADLINE) await fn(next++);
-    }),
-  );
-}
-
-async function waitFor(check: () => Promise<boolean>, ms: number) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
-
-async function stats(sinkUrl: string) {
-  return (await call("GET", `${sinkUrl}/stats`)).json as {
-    tokenRequests: number;
-    received: number;
-    unique: number;
-    lastAt: number;
-    latencies: number[];
-  };
-}
-
 async function main() {
   const sink = await startSinkChild();
   const machine = `${(await import("node:os")).cpus().length} cores, node ${process.version}`;
@@ -107,22 +51,7 @@ async function main() {
   // Measured before leadpush and again after it (the machine's speed drifts within a run); the
   // ratio uses the mean of the two.
   const token = (await call("POST", `${sink.url}/token`)).json.access_token as string;
-  const baseline = async () => {
-    let t = now();
-    await pool(LEADS, 64, async (i) => {
-      await call("POST", `${sink.url}/leads`, lead(i), { authorization: `Bearer ${token}` });
-    });
-    t = LEADS / ((now() - t) / 1000);
-    await call("POST", `${sink.url}/reset`);
-    return t;
-  };
-  // The same warm-up as leadpush gets below, so both sides are measured warm.
-  await pool(WARMUP, 64, async (i) => {
-    await call("POST", `${sink.url}/leads`, lead(LEADS + SERIAL_LEADS + i), {
-      authorization: `Bearer ${token}`,
-    });
-  });
-  await call("POST", `${sink.url}/reset`);
+  const baseline = () => rawBaseline(sink.url, token, LEADS);
   const baselineBefore = await baseline();
   console.log(`baseline   raw undici → sink, c=64:   ${fmt(baselineBefore)} leads/s`);
 
@@ -277,7 +206,25 @@ async function main() {
   rmSync(dir, { recursive: true, force: true });
 }
 
-main().catch((err: unknown) => {
+// `--db postgres`, `--processes N`, `--kill K`: the scale-out bench (bench/scale.ts) instead.
+const { values: opts } = parseArgs({
+  options: {
+    db: { type: "string", default: "sqlite" },
+    processes: { type: "string", default: "1" },
+    kill: { type: "string", default: "0" },
+  },
+});
+const scale = {
+  db: opts.db === "postgres" ? ("postgres" as const) : ("sqlite" as const),
+  processes: Math.max(1, Number(opts.processes)),
+  kill: Math.max(0, Number(opts.kill)),
+};
+if (opts.db !== "sqlite" && opts.db !== "postgres") throw new Error("--db is sqlite or postgres");
+const run =
+  scale.db === "postgres" || scale.processes > 1 || scale.kill > 0
+    ? () => scaleBench(scale).finally(() => agent.close())
+    : main;
+run().catch((err: unknown) => {
   console.error(err);
   stopAll();
   process.exit(1);

@@ -8,6 +8,8 @@ let received = 0;
 let unauthorized = 0;
 const latencies: number[] = [];
 const seen = new Set<string>();
+/** Per lead (its email): how often it arrived and with which Idempotency-Keys (the crash run's check). */
+const byLead = new Map<string, { n: number; keys: Set<string> }>();
 let lastAt = 0;
 let throttledSecond = 0;
 
@@ -28,7 +30,24 @@ const server = createServer((req, res) => {
       );
       return;
     }
+    if (req.url === "/check") {
+      // Which of these leads (by email) never arrived, arrived again with the same key, or with another.
+      const { emails } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { emails: string[] };
+      let missing = 0;
+      let repeatedSameKey = 0;
+      let repeatedNewKey = 0;
+      for (const e of emails) {
+        const got = byLead.get(e);
+        if (!got) missing++;
+        else if (got.keys.size > 1) repeatedNewKey++;
+        else if (got.n > 1) repeatedSameKey++;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ missing, repeatedSameKey, repeatedNewKey }));
+      return;
+    }
     if (req.url === "/reset") {
+      byLead.clear();
       received = 0;
       unauthorized = 0;
       latencies.length = 0;
@@ -56,18 +75,25 @@ const server = createServer((req, res) => {
     received++;
     const now = performance.timeOrigin + performance.now();
     lastAt = now;
+    const key = req.headers["idempotency-key"];
+    if (typeof key === "string") seen.add(key);
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
         attributes?: { sentAt?: number };
         sentAt?: number;
+        email?: string;
       };
       const sentAt = body.attributes?.sentAt ?? body.sentAt;
       if (typeof sentAt === "number") latencies.push(now - sentAt);
+      if (typeof body.email === "string") {
+        const got = byLead.get(body.email) ?? { n: 0, keys: new Set<string>() };
+        got.n++;
+        got.keys.add(typeof key === "string" ? key : "");
+        byLead.set(body.email, got);
+      }
     } catch {
       // not JSON: count only
     }
-    const key = req.headers["idempotency-key"];
-    if (typeof key === "string") seen.add(key);
     res.writeHead(201, { "content-type": "application/json" });
     res.end(`{"id":"${received}"}`);
   });
