@@ -104,7 +104,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
   });
   const stopNotices = startNotices(events, log, { now });
-  const alerts = new Alerter({ repo: alertsRepo(db.kysely), box, transport, events, log, now });
+  const alerts = new Alerter({ repo: alertsRepo(db.kysely, db.caps), box, transport, events, log, now });
   alerts.start();
   const ingest = new Ingest({
     db: db.kysely,
