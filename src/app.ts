@@ -10,6 +10,7 @@ import { BatchService } from "./delivery/batches.ts";
 import { createDeliveryStore } from "./store/delivery-store.ts";
 import type { DeliveryRuntime } from "./delivery/runtime.ts";
 import { Worker } from "./delivery/worker.ts";
+import { HealthTracker } from "./delivery/health-tracker.ts";
 import { DestinationService } from "./destinations/service.ts";
 import { Events } from "./events.ts";
 import { Ingest } from "./ingest/ingest.ts";
@@ -125,6 +126,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     log,
     now,
     listen: (fn) => db.listenWork(fn),
+    // One per process: the worker and the batch service both feed it.
+    health: new HealthTracker({ db: db.kysely, events, log, now }),
   };
   const worker =
     opts.worker === false
