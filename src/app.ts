@@ -183,6 +183,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     stopped = true;
     const deadline = Date.now() + config.shutdownGraceMs;
     const left = () => Math.max(0, deadline - Date.now());
+    // Alerts raised while stopping are recorded; another process (or the next start) sends them.
+    alerts.pause();
     await within(server?.close(), left());
     await ingest.idle();
     await worker?.stop(left());

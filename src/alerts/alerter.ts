@@ -93,6 +93,11 @@ export class Alerter {
     this.#sender.start();
   }
 
+  /** Sends nothing more from now on (a shutdown, before the transport closes); alerts are still recorded. */
+  pause(): void {
+    this.#sender.pause();
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const f of this.#off) f();

@@ -58,11 +58,16 @@ export class NotificationSender {
     this.wake();
   }
 
-  /** Stops claiming; waits for the sends in flight (the transport's close cuts them off). */
-  async stop(): Promise<void> {
+  /** Claims nothing more (a shutdown, before the transport closes); what is in flight goes on. */
+  pause(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** Stops claiming; waits for the sends in flight (the transport's close cuts them off). */
+  async stop(): Promise<void> {
+    this.pause();
     await this.#round;
     await Promise.allSettled([...this.#inFlight]);
   }
@@ -89,11 +94,11 @@ export class NotificationSender {
       return;
     }
     this.#round = this.#claimRound()
-      .catch((err: unknown) =>
-        this.#deps.log.error({ err: err instanceof Error ? err.message : String(err) }, "alert round failed"),
-      )
-      .then(async () => {
-        const next = await this.#deps.repo.nextDueAt().catch(() => undefined);
+      .catch((err: unknown) => {
+        this.#deps.log.error({ err: err instanceof Error ? err.message : String(err) }, "alert round failed");
+        return undefined;
+      })
+      .then((next) => {
         const now = this.#deps.now();
         this.#round = undefined;
         if (this.#again) {
@@ -103,10 +108,14 @@ export class NotificationSender {
       });
   }
 
-  async #claimRound(): Promise<void> {
+  /** Claims and starts what is due; returns when the next pending notification falls due. */
+  async #claimRound(): Promise<number | undefined> {
     const room = this.options.concurrency - this.#inFlight.size;
-    if (this.#stopped || room <= 0) return;
+    if (this.#stopped || room <= 0) return undefined;
     const now = this.#deps.now();
+    // A read first: an idle process writes nothing (on SQLite an empty UPDATE still takes the lock).
+    const due = await this.#deps.repo.nextDueAt();
+    if (due === undefined || due > now) return due;
     const claimed = await this.#deps.repo.claim({
       owner: this.id,
       now,
@@ -123,6 +132,7 @@ export class NotificationSender {
       this.#inFlight.add(p);
       void p.finally(() => this.#inFlight.delete(p));
     }
+    return this.#deps.repo.nextDueAt();
   }
 
   async #attempt(n: NotificationsTable): Promise<void> {
