@@ -10,6 +10,7 @@ import { BatchService } from "./delivery/batches.ts";
 import { createDeliveryStore } from "./store/delivery-store.ts";
 import type { DeliveryRuntime } from "./delivery/runtime.ts";
 import { Worker } from "./delivery/worker.ts";
+import { HealthTracker } from "./delivery/health-tracker.ts";
 import { DestinationService } from "./destinations/service.ts";
 import { Events } from "./events.ts";
 import { Ingest } from "./ingest/ingest.ts";
@@ -104,7 +105,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     now,
   });
   const stopNotices = startNotices(events, log, { now });
-  const alerts = new Alerter({ repo: alertsRepo(db.kysely), box, transport, events, log, now });
+  const alerts = new Alerter({ repo: alertsRepo(db.kysely, db.caps), box, transport, events, log, now });
   alerts.start();
   const ingest = new Ingest({
     db: db.kysely,
@@ -125,6 +126,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     log,
     now,
     listen: (fn) => db.listenWork(fn),
+    // One per process: the worker and the batch service both feed it.
+    health: new HealthTracker({ db: db.kysely, events, log, now }),
   };
   const worker =
     opts.worker === false
@@ -180,6 +183,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     stopped = true;
     const deadline = Date.now() + config.shutdownGraceMs;
     const left = () => Math.max(0, deadline - Date.now());
+    // Alerts raised while stopping are recorded; another process (or the next start) sends them.
+    alerts.pause();
     await within(server?.close(), left());
     await ingest.idle();
     await worker?.stop(left());

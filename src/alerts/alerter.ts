@@ -3,12 +3,13 @@ import { z } from "zod";
 import type { Events } from "../events.ts";
 import type { Transport } from "../http/http-client.ts";
 import type { AlertsRepo } from "../store/alerts-repo.ts";
-import type { AlertTargetsTable, NotificationsTable } from "../store/schema.ts";
+import type { AlertTargetsTable } from "../store/schema.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { newId } from "../util/ids.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import { type Alert, alertBody, failedAlert, stateAlert } from "./messages.ts";
-import { isWebhookSecret, newWebhookSecret, signWebhook } from "./sign.ts";
+import { type SenderOptions, NotificationSender } from "./sender.ts";
+import { isWebhookSecret, newWebhookSecret } from "./sign.ts";
 
 /** An alert target as the API and the config file take it. */
 export const alertTargetSchema = z
@@ -29,18 +30,22 @@ export const alertTargetSchema = z
   .strict();
 export type AlertTargetInput = z.input<typeof alertTargetSchema>;
 
-export interface AlertOptions {
-  /** At most one alert per destination and kind within this window; the rest are counted. */
+export interface AlertOptions extends SenderOptions {
+  /**
+   * At most one alert per target, destination and kind within this window, across every process
+   * sharing the database; the rest are counted on the one sent and carried by the next.
+   */
   debounceMs: number;
-  /** Waits between a notification's attempts (its attempts are one more than this list). */
-  retryDelaysMs: number[];
-  timeoutMs: number;
 }
 
 export const DEFAULT_ALERT_OPTIONS: AlertOptions = {
   debounceMs: 10 * 60_000,
   retryDelaysMs: [5_000, 30_000, 120_000, 600_000],
+  maxAgeMs: 6 * 3600_000,
   timeoutMs: 10_000,
+  leaseMs: 30_000,
+  pollMs: 2_000,
+  concurrency: 16,
 };
 
 /** A target without its secret; a Slack webhook's URL is a secret too, so only its origin shows. */
@@ -60,13 +65,14 @@ interface AlerterDeps {
 
 /**
  * Alerts: on destination state changes and deliveries failed for good, a signed message to every
- * target, debounced per destination and kind in this process, each one recorded in `notifications`
- * and retried on its own schedule (a failing target delays nothing else).
+ * target. The debounce is decided in the database (one alert per target, destination and kind per
+ * window, whichever process raises it), each notification is recorded in `notifications`, and the
+ * sending and retrying is `NotificationSender`'s, shared by every process (a failing target
+ * delays nothing else).
  */
 export class Alerter {
   readonly options: AlertOptions;
-  readonly #last = new Map<string, { at: number; suppressed: number }>();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #sender: NotificationSender;
   readonly #inFlight = new Set<Promise<void>>();
   #off: (() => void)[] = [];
   #stopped = false;
@@ -74,6 +80,8 @@ export class Alerter {
   constructor(deps: AlerterDeps, options: Partial<AlertOptions> = {}) {
     this.deps = deps;
     this.options = { ...DEFAULT_ALERT_OPTIONS, ...options };
+    // The sender reads the same options object: a change (tests shorten the delays) reaches it.
+    this.#sender = new NotificationSender(deps, this.options);
   }
 
   start(): void {
@@ -82,14 +90,19 @@ export class Alerter {
       events.on("destination:state", (e) => this.#raise(stateAlert(e))),
       events.on("delivery:completed", (e) => this.#raise(failedAlert(e))),
     ];
+    this.#sender.start();
+  }
+
+  /** Sends nothing more from now on (a shutdown, before the transport closes); alerts are still recorded. */
+  pause(): void {
+    this.#sender.pause();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const f of this.#off) f();
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
     await Promise.allSettled([...this.#inFlight]);
+    await this.#sender.stop();
   }
 
   async upsert(
@@ -118,7 +131,8 @@ export class Alerter {
 
   async remove(idOrName: string): Promise<void> {
     const t = await this.deps.repo.target(idOrName);
-    if (!t || !(await this.deps.repo.deleteTarget(t.id))) throw notFound("alert target", idOrName);
+    if (!t || !(await this.deps.repo.deleteTarget(t.id, this.deps.now())))
+      throw notFound("alert target", idOrName);
   }
 
   async notifications(limit?: number) {
@@ -130,6 +144,8 @@ export class Alerter {
       status: n.status,
       attempts: n.attempts,
       lastError: n.last_error,
+      suppressed: n.suppressed,
+      nextAttemptAt: n.status === "pending" ? n.next_attempt_at : null,
       payload: JSON.parse(n.payload) as unknown,
       createdAt: n.created_at,
       updatedAt: n.updated_at,
@@ -138,86 +154,35 @@ export class Alerter {
 
   #raise(alert: Alert | undefined): void {
     if (!alert || this.#stopped) return;
-    const key = `${alert.destinationId}:${alert.kind}`;
-    const t = this.deps.now();
-    const last = this.#last.get(key);
-    if (last && t - last.at < this.options.debounceMs) {
-      last.suppressed++;
-      return;
-    }
-    if (this.#last.size > 10_000) this.#last.clear();
-    this.#last.set(key, { at: t, suppressed: 0 });
-    this.#track(this.#fanOut(alert, last?.suppressed ?? 0));
-  }
-
-  #track(p: Promise<void>): void {
-    const tracked = p.catch((err: unknown) =>
+    const p = this.#open(alert).catch((err: unknown) =>
       this.deps.log.error({ err: err instanceof Error ? err.message : String(err) }, "alert not recorded"),
     );
-    this.#inFlight.add(tracked);
-    void tracked.finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(p);
+    void p.finally(() => this.#inFlight.delete(p));
   }
 
-  async #fanOut(alert: Alert, suppressed: number): Promise<void> {
+  /** One notification per target unless the debounce (in the database) suppresses it there. */
+  async #open(alert: Alert): Promise<void> {
     const at = this.deps.now();
+    let opened = false;
     for (const target of await this.deps.repo.targets()) {
-      const n: NotificationsTable = {
+      const n = await this.deps.repo.openNotification({
         id: `msg_${newId()}`,
-        target_id: target.id,
+        targetId: target.id,
         kind: alert.kind,
-        destination_id: alert.destinationId,
-        payload: alertBody(alert, target.format, at, suppressed),
-        status: "pending",
-        attempts: 0,
-        last_error: null,
-        created_at: at,
-        updated_at: at,
-      };
-      await this.deps.repo.insertNotification(n);
-      this.#track(this.#attempt(target, n));
+        destinationId: alert.destinationId,
+        now: at,
+        windowMs: this.options.debounceMs,
+        payload: (carried) => alertBody(alert, target.format, at, carried),
+      });
+      if (n) opened = true;
+      else
+        this.deps.log.debug(
+          { alertTarget: target.name, kind: alert.kind, destinationId: alert.destinationId },
+          "alert suppressed by the debounce (counted on the one sent)",
+        );
     }
-  }
-
-  async #attempt(target: AlertTargetsTable, n: NotificationsTable): Promise<void> {
-    const { transport, box, repo, log, now } = this.deps;
-    const headers = {
-      "content-type": "application/json",
-      ...signWebhook(box.open(target.secret), n.id, Math.floor(now() / 1000), n.payload),
-    };
-    const res = await transport.send(
-      { method: "POST", url: target.url, headers, query: {}, body: n.payload, contentType: "raw" },
-      this.options.timeoutMs,
-    );
-    const ok = res.ok && res.response.status >= 200 && res.response.status < 300;
-    // Codes only: a transport's message may name the URL, and a Slack webhook's URL is a secret.
-    const error = ok ? null : res.ok ? `http_${res.response.status}` : res.error.code;
-    n.attempts++;
-    const more = n.attempts <= this.options.retryDelaysMs.length && !this.#stopped;
-    n.status = ok ? "sent" : more ? "pending" : "failed";
-    // A sent notification keeps the error of its last failed attempt (what the retries were for).
-    if (error) n.last_error = error;
-    await repo.updateNotification(n.id, {
-      status: n.status,
-      attempts: n.attempts,
-      last_error: n.last_error,
-      updated_at: now(),
-    });
-    if (ok) return;
-    if (!more) {
-      log.warn(
-        { alertTarget: target.name, notification: n.id, kind: n.kind, code: error },
-        "alert not delivered",
-      );
-      return;
-    }
-    const timer = setTimeout(
-      () => {
-        this.#timers.delete(timer);
-        this.#track(this.#attempt(target, n));
-      },
-      this.options.retryDelaysMs[n.attempts - 1],
-    );
-    this.#timers.add(timer);
+    if (opened) this.#sender.wake();
   }
 }
 

@@ -42,6 +42,26 @@ export function alertTargetRoutes(app: FastifyInstance, deps: ApiDeps): void {
   );
 
   const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+  const notification = z.object({
+    id: z.string().describe("Also the message's `webhook-id` (the same on every attempt)"),
+    targetId: z.string(),
+    kind: z.string().describe("The alert's `type`, e.g. `destination.circuit_opened`"),
+    destinationId: z.string().nullable(),
+    status: z.enum(["pending", "sent", "failed"]),
+    attempts: z.number().int(),
+    lastError: z.string().nullable().describe("An error code only (`http_503`, `network_error`, …)"),
+    suppressed: z
+      .number()
+      .int()
+      .describe("Alerts of the same target, destination and type held back by the debounce since this one"),
+    nextAttemptAt: z.number().nullable().describe("While pending: when it is due (ms since the epoch)"),
+    payload: z.unknown().describe("The body sent"),
+    createdAt: z.number(),
+    updatedAt: z.number(),
+  });
+  const error = z.object({
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+  });
   app.get(
     "/v1/notifications",
     {
@@ -49,6 +69,7 @@ export function alertTargetRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags,
         summary: "Recent alert notifications, newest first, with status, attempts and last error",
         querystring: doc(listQuery),
+        response: { 200: doc(z.object({ data: z.array(notification) })), 400: doc(error) },
       },
     },
     async (req) => {

@@ -3,6 +3,7 @@ import type { ResolvedDestination } from "../destinations/model.ts";
 import type { LoadedItem } from "../store/batches-repo.ts";
 import type { BatchesTable } from "../store/schema.ts";
 import { newId } from "../util/ids.ts";
+import { type Redactor, redactValue } from "../util/redact.ts";
 import type { Exchange } from "../http/http-client.ts";
 import type { Completion } from "../store/completions.ts";
 import { buildCompletion } from "./completion.ts";
@@ -25,6 +26,11 @@ export function batchCompletion(input: {
   exchanges: Exchange[];
   started: number;
   now: number;
+  /**
+   * The destination is held until then (the failed batch opened its circuit, or its credentials
+   * are refused): a delivery back from a failed batch waits without spending a retry.
+   */
+  holdUntil?: number | undefined;
 }): Completion {
   const { owner, batch, destination: d, item, result: r, step, exchanges, started, now } = input;
   const stored = item.stored ? (JSON.parse(item.stored) as Record<string, unknown>) : {};
@@ -49,7 +55,13 @@ export function batchCompletion(input: {
         : undefined;
     status = delay === undefined ? "failed" : "retrying";
     if (delay !== undefined) nextAttemptAt = now + delay;
+    if (d && input.holdUntil !== undefined) {
+      status = "retrying";
+      nextAttemptAt = Math.max(now, input.holdUntil);
+    }
   }
+  // Held with its destination: the attempt that joined the batch is not spent.
+  const attempts = !r && d && input.holdUntil !== undefined ? item.attempt - 1 : item.attempt;
   return buildCompletion(
     {
       deliveryId: item.deliveryId,
@@ -60,7 +72,7 @@ export function batchCompletion(input: {
     },
     {
       status,
-      attempts: item.attempt,
+      attempts,
       nextAttemptAt,
       code,
       message: message ?? null,
@@ -81,4 +93,13 @@ export function batchCompletion(input: {
     },
     now,
   );
+}
+
+/** Each delivery's result from a vendor's processed file, redacted as a single push's answer is. */
+export function redactItems(items: Map<string, ItemResult>, redactor: Redactor): Map<string, ItemResult> {
+  const out = new Map<string, ItemResult>();
+  for (const [id, r] of items) {
+    out.set(id, r.ok ? redactValue(r, redactor) : { ...r, message: redactor.text(r.message) });
+  }
+  return out;
 }

@@ -21,11 +21,12 @@ import {
 import type { Capabilities } from "../store/db.ts";
 import type { BatchesTable, Database } from "../store/schema.ts";
 import { newId } from "../util/ids.ts";
-import { type Redactor, redactValue } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { UrlSigner } from "../util/signed-url.ts";
 import { openAttemptSession } from "./attempt-session.ts";
-import { batchCompletion } from "./batch-completion.ts";
+import { batchCompletion, redactItems } from "./batch-completion.ts";
+import { observeBatchStep } from "./batch-health.ts";
+import { HealthTracker } from "./health-tracker.ts";
 import { upstreamLookup } from "./completion.ts";
 import type { Exchange, Transport } from "../http/http-client.ts";
 import { type NextRound, WakeableLoop } from "./loop.ts";
@@ -79,6 +80,8 @@ export class BatchService {
   readonly #notify: () => Promise<void>;
   readonly #opts: Required<BatchServiceOptions>;
   readonly #loop: WakeableLoop;
+  /** The worker's tracker (one per process): batch steps feed the destination's health too. */
+  readonly #health: HealthTracker;
   #straysCheckedAt = 0;
 
   constructor(
@@ -103,6 +106,7 @@ export class BatchService {
     this.#publicUrl = deps.publicUrl;
     this.#notify = deps.notifyWork;
     this.#opts = { idleCheckMs: 1000, concurrency: 8, ...deps.options };
+    this.#health = deps.health ?? new HealthTracker(deps);
     this.#loop = new WakeableLoop({
       ...{ events: deps.events, caps: deps.caps, listen: deps.listen, log: this.#log },
       round: () => this.#round(),
@@ -281,9 +285,14 @@ export class BatchService {
         message: `not finished ${policy.deadlineMs} ms after the batch was closed${why}`,
       };
     }
+    const holdUntil = await observeBatchStep(this.#health, d, step, this.#log);
     const recorded = session.recorded();
     const log = JSON.stringify([...(JSON.parse(batch.log) as Exchange[]), ...recorded].slice(-LOG_LIMIT));
-    const later = now + Math.min(policy.pollIntervalMs * 2 ** batch.checks, policy.pollMaxIntervalMs);
+    // A step that opened the circuit (or met refused credentials) waits for the probe's time.
+    const later = Math.max(
+      now + Math.min(policy.pollIntervalMs * 2 ** batch.checks, policy.pollMaxIntervalMs),
+      holdUntil ?? 0,
+    );
     const release = { updated_at: now, log };
     switch (step.kind) {
       case "submitted":
@@ -316,7 +325,7 @@ export class BatchService {
         return;
       case "done":
       case "failed":
-        await this.#finish(batch, d, items, recorded, started, step, log);
+        await this.#finish(batch, d, items, recorded, started, step, log, holdUntil);
         return;
       default: {
         const never: never = step;
@@ -339,6 +348,7 @@ export class BatchService {
     started: number,
     step: Extract<BatchStep, { kind: "done" | "failed" }>,
     log = batch.log,
+    holdUntil?: number,
   ): Promise<void> {
     const now = this.#now();
     const completions = items.map((item) => {
@@ -360,6 +370,7 @@ export class BatchService {
         exchanges,
         started,
         now,
+        holdUntil,
       });
     });
     const { upstreamOf } = upstreamLookup(await this.#destinations.resolved());
@@ -385,13 +396,4 @@ export class BatchService {
     this.#events.emit("work:available");
     await this.#notify().catch(() => undefined);
   }
-}
-
-/** Each delivery's result from a vendor's processed file, redacted as a single push's answer is. */
-function redactItems(items: Map<string, ItemResult>, redactor: Redactor): Map<string, ItemResult> {
-  const out = new Map<string, ItemResult>();
-  for (const [id, r] of items) {
-    out.set(id, r.ok ? redactValue(r, redactor) : { ...r, message: redactor.text(r.message) });
-  }
-  return out;
 }

@@ -6,6 +6,7 @@ import type { Events } from "../events.ts";
 import type { Capabilities } from "../store/db.ts";
 import type { Database } from "../store/schema.ts";
 import type { Transport } from "../http/http-client.ts";
+import type { HealthTracker } from "./health-tracker.ts";
 
 /** What the background processors (the worker, the batch service) run on; wired once in app.ts. */
 export interface DeliveryRuntime {
@@ -19,6 +20,11 @@ export interface DeliveryRuntime {
   now: () => number;
   /** Subscribes to other processes' wake-ups (LISTEN/NOTIFY); returns an unsubscribe function. */
   listen: (onWake: () => void) => Promise<() => Promise<void>>;
+  /**
+   * The process's destination health tracker, shared by the worker and the batch service (both
+   * feed it outcomes; it remembers which destinations this process saw fail). Made when absent.
+   */
+  health?: HealthTracker;
 }
 
 /** The worker's settings (`Worker`), from the configuration. */

@@ -74,7 +74,8 @@ export class Worker {
       errorWaitMs: this.#opts.idleCheckMs,
       onWake: () => (this.#backlog = true),
     });
-    this.#health = new HealthTracker({ db: deps.db, events: deps.events, log: this.#log, now: deps.now });
+    this.#health =
+      deps.health ?? new HealthTracker({ db: deps.db, events: deps.events, log: this.#log, now: deps.now });
     this.#writer = new CompletionWriter({
       ...{ db: deps.db, destinations: deps.destinations, events: deps.events, log: this.#log },
       now: deps.now,

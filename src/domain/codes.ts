@@ -128,6 +128,17 @@ export type DeliveryCode = Exclude<keyof typeof DELIVERY_CODES, "http_NNN"> | `h
 /** The code of an `Outcome` that did not deliver. */
 export type OutcomeCode = DeliveryCode | AuthFailureCode | TransportCode;
 
+/**
+ * A notification's `lastError` (`GET /v1/notifications`) besides `http_NNN` (the receiver's
+ * answer) and the transport codes: codes only, a Slack webhook's URL is a secret.
+ */
+export const ALERT_CODES = {
+  target_deleted: "the alert target was deleted before the notification was sent: failed",
+  alert_expired:
+    "not sent within its attempts or its age (the process sending it stopped, none took it in time): failed",
+} as const satisfies Meanings;
+export type AlertCode = keyof typeof ALERT_CODES;
+
 /** Errors of the command line (besides the API's, which it prints as the server gave them). */
 export const CLI_ERROR_CODES = {
   server_unreachable: "`leadpush` commands could not reach the server (`--url`, `LEADPUSH_URL`)",
@@ -173,6 +184,12 @@ export const CODE_FAMILIES: readonly { title: string; about: string; codes: Mean
     about:
       "Why an attempt did not deliver (`lastError` and the attempt's `error`); an auth or transport code may stand there too.",
     codes: DELIVERY_CODES,
+  },
+  {
+    title: "Alert notifications",
+    about:
+      "`lastError` of a notification (`GET /v1/notifications`): besides these, `http_NNN` (the receiver's answer) or a transport code. Codes only: a Slack webhook's URL is a secret.",
+    codes: ALERT_CODES,
   },
   {
     title: "Command line",

@@ -16,6 +16,7 @@ export interface ReworkedSettings {
   callbackMode: ReworkedCallbackMode; // default "once"
   failJobs: boolean; // every job ends FAILED
   failNextJob: boolean; // the next job ends FAILED
+  outageStatus: number; // 0: off; else process-leads and file-status answer this status (an outage)
   dropFraction: number; // 0..1 of rows (chosen by a hash of the email) left out of the result
   dropEmails: string[]; // emails left out of the result
   publicBaseUrl: string | null; // overrides Host + protocol + prefix for processed_file_url

@@ -47,6 +47,7 @@ const DEFAULTS: ReworkedSettings = {
   callbackMode: "once",
   failJobs: false,
   failNextJob: false,
+  outageStatus: 0,
   dropFraction: 0,
   dropEmails: [],
   publicBaseUrl: null,
@@ -225,7 +226,14 @@ export function createReworkedSimulator(opts: ReworkedSimulatorOptions = {}): Re
       };
     });
 
+    const outage = (req: FastifyRequest, reply: FastifyReply): boolean => {
+      const status = state.settings.outageStatus;
+      if (status > 0) void reject(reply, req, status, "Service unavailable", "outage");
+      return status > 0;
+    };
+
     app.post("/process-leads", async (req, reply) => {
+      if (outage(req, reply)) return reply;
       const acc = bearerAccount(req, reply);
       if (!acc) return reply;
       const b = fields(req, reply, 400, ["file_url", "email", "callback_url"]);
@@ -292,6 +300,7 @@ export function createReworkedSimulator(opts: ReworkedSimulatorOptions = {}): Re
     });
 
     app.post("/file-status", async (req, reply) => {
+      if (outage(req, reply)) return reply;
       const acc = bearerAccount(req, reply);
       if (!acc) return reply;
       const b = fields(req, reply, 400, ["email"], ["file_upload_identifier", "file_url"]);

@@ -282,6 +282,41 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "010_alerts_shared": {
+    // Alerts shared by every process: the debounce decided in the database (one row per target,
+    // destination and kind: when the last one was sent, how many were suppressed since), and
+    // notifications retried by whichever process is alive (a lease in `next_attempt_at`, like
+    // deliveries; NULL unless the notification is pending).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("alert_debounce")
+        .addColumn("target_id", "text", (c) => c.notNull())
+        .addColumn("destination_id", "text", (c) => c.notNull())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("sent_at", "bigint", (c) => c.notNull())
+        .addColumn("notification_id", "text", (c) => c.notNull())
+        .addColumn("suppressed", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("carried", "integer", (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint("alert_debounce_pk", ["target_id", "destination_id", "kind"])
+        .execute();
+      await db.schema
+        .alterTable("notifications")
+        .addColumn("suppressed", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable("notifications").addColumn("next_attempt_at", "bigint").execute();
+      await db.schema.alterTable("notifications").addColumn("lease_owner", "text").execute();
+      await db.schema
+        .createIndex("notifications_due")
+        .on("notifications")
+        .columns(["next_attempt_at"])
+        .where(sql.ref("next_attempt_at"), "is not", null)
+        .execute();
+      // Notifications left pending by an earlier version are due now.
+      await sql`UPDATE notifications SET next_attempt_at = ${Date.now()} WHERE status = 'pending'`.execute(
+        db,
+      );
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

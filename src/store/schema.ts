@@ -198,6 +198,7 @@ export interface Database {
   lead_routing: LeadRoutingTable;
   alert_targets: AlertTargetsTable;
   notifications: NotificationsTable;
+  alert_debounce: AlertDebounceTable;
 }
 
 /** Where alerts go (migration 009). `secret` is sealed. */
@@ -211,7 +212,10 @@ export interface AlertTargetsTable {
   updated_at: number;
 }
 
-/** One alert to one target: `pending` → `sent` | `failed` (after its retries). */
+/**
+ * One alert to one target: `pending` → `sent` | `failed` (after its retries). `attempts` counts
+ * claims (a process that died mid-send spent one).
+ */
 export interface NotificationsTable {
   id: string;
   target_id: string;
@@ -224,4 +228,24 @@ export interface NotificationsTable {
   last_error: string | null;
   created_at: number;
   updated_at: number;
+  /** Alerts of the same target, destination and kind suppressed by the debounce since this one (010). */
+  suppressed: number;
+  /** Pending: when it is due, or when the lease of the process sending it ends; else NULL (010). */
+  next_attempt_at: number | null;
+  lease_owner: string | null;
+}
+
+/**
+ * The debounce of one target, destination and kind, shared by every process (migration 010):
+ * when the last alert was sent (`notification_id`), how many were suppressed since (`suppressed`),
+ * and how many the one sent last carried from before it (`carried`).
+ */
+export interface AlertDebounceTable {
+  target_id: string;
+  destination_id: string;
+  kind: string;
+  sent_at: number;
+  notification_id: string;
+  suppressed: number;
+  carried: number;
 }
