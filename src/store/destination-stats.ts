@@ -4,19 +4,20 @@ import type { Database } from "./schema.ts";
 // A destination's attempts per hour by outcome, push latency per hour and failures by error code
 // (GET /v1/destinations/:id/stats, the dashboard's health panel). Every query is a range of the
 // index attempts(destination_id, started_at, outcome, duration_ms, error_code) (migration 011):
-// the rows of one destination within the window, read from the index alone, grouped in SQL. The
-// answer's size depends on the window (24 or 168 buckets, 50 codes at most), not on the traffic.
+// the rows of one destination within one hour (or the window, for failures), read from the index
+// alone. The answer's size depends on the window (24 or 168 buckets, 50 codes at most), not on
+// the traffic.
 
 export const HOUR_MS = 3_600_000;
 
 /**
  * Upper bounds (ms) of the latency histogram's buckets; the last bucket is open-ended (closed by
  * the hour's longest attempt). Percentiles are interpolated within a bucket, as Prometheus's
- * `histogram_quantile` does: exact at the bounds, within one bucket's width (about ±25 %) between.
+ * `histogram_quantile` does: exact at the bounds, within the bucket between. Each bound costs a
+ * comparison per attempt read, so there are 16 of them (~1.5–2.5× apart where pushes usually are).
  */
 export const LATENCY_BOUNDS_MS = [
-  1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500,
-  10_000, 15_000, 20_000, 30_000, 60_000,
+  5, 10, 20, 35, 50, 75, 100, 150, 250, 400, 600, 1000, 2000, 5000, 10_000, 30_000,
 ] as const;
 
 /** Attempt outcomes (attempts.outcome) and the bucket field each is counted in. */
@@ -27,7 +28,6 @@ const OUTCOME_FIELDS = {
   awaiting: "awaiting",
   blocked: "blocked",
 } as const;
-type OutcomeField = (typeof OUTCOME_FIELDS)[keyof typeof OUTCOME_FIELDS];
 
 export interface HourBucket {
   /** The hour's start (ms). */
@@ -64,6 +64,16 @@ export interface DestinationStats {
 
 export const MAX_FAILURE_CODES = 50;
 
+/** One hour's aggregate, every column of it: a single pass over the hour's index range, no sort. */
+const OUTCOMES = Object.keys(OUTCOME_FIELDS) as (keyof typeof OUTCOME_FIELDS)[];
+const HOUR_COLUMNS = [
+  "count(*) as n",
+  "max(duration_ms) as longest",
+  ...OUTCOMES.map((o, i) => `sum(case when outcome = '${o}' then 1 else 0 end) as o${i}`),
+  ...LATENCY_BOUNDS_MS.map((b, i) => `sum(case when duration_ms <= ${b} then 1 else 0 end) as c${i}`),
+].join(", ");
+type HourRow = Record<string, number | string | null>;
+
 /** The hours from `hours - 1` hours before `now`'s hour up to `now`'s hour (which is partial). */
 export async function destinationStats(
   db: Kysely<Database>,
@@ -72,29 +82,26 @@ export async function destinationStats(
   hours: number,
 ): Promise<DestinationStats> {
   const first = Math.floor(now / HOUR_MS) * HOUR_MS - (hours - 1) * HOUR_MS;
-  const inWindow = db
-    .selectFrom("attempts")
-    .where("destination_id", "=", destinationId)
-    .where("started_at", ">=", first)
-    .where("started_at", "<=", now);
-  // Integer division on both backends (bigint / bigint on Postgres, integer / integer on SQLite).
-  const hourExpr = sql<number | string>`started_at / ${sql.lit(HOUR_MS)}`;
-  const bucketExpr = sql<number | string>`case ${sql.join(
-    LATENCY_BOUNDS_MS.map((b, i) => sql`when duration_ms <= ${sql.lit(b)} then ${sql.lit(i)}`),
-    sql` `,
-  )} else ${sql.lit(LATENCY_BOUNDS_MS.length)} end`;
-  const [groups, codes] = await Promise.all([
-    inWindow
-      .select((eb) => [
-        hourExpr.as("h"),
-        "outcome",
-        bucketExpr.as("lb"),
-        eb.fn.countAll<number | string>().as("n"),
-        eb.fn.max<number | string>("duration_ms").as("longest"),
-      ])
-      .groupBy([hourExpr, "outcome", bucketExpr])
-      .execute(),
-    inWindow
+  // One aggregate per hour rather than one GROUP BY over the window: grouping sorted every
+  // attempt of the window in a temporary B-tree (~200 ms for 100 000 attempts on SQLite); each
+  // hour's aggregate is a plain pass over its slice of the index (ms).
+  const starts = Array.from({ length: hours }, (_, i) => first + i * HOUR_MS);
+  const [perHour, codes] = await Promise.all([
+    Promise.all(
+      starts.map(async (start) => {
+        const end = Math.min(start + HOUR_MS, now + 1);
+        const r = await sql<HourRow>`select ${sql.raw(HOUR_COLUMNS)} from attempts
+          where destination_id = ${destinationId} and started_at >= ${start} and started_at < ${end}`.execute(
+          db,
+        );
+        return r.rows[0] ?? {};
+      }),
+    ),
+    db
+      .selectFrom("attempts")
+      .where("destination_id", "=", destinationId)
+      .where("started_at", ">=", first)
+      .where("started_at", "<=", now)
       .select((eb) => [
         "error_code",
         eb.fn.countAll<number | string>().as("n"),
@@ -108,22 +115,15 @@ export async function destinationStats(
       .execute(),
   ]);
 
-  const buckets = Array.from({ length: hours }, (_, i) => ({
-    counts: { attempts: 0, delivered: 0, failed: 0, retrying: 0, awaiting: 0, blocked: 0 },
-    histogram: new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0),
-    longest: 0,
-    hour: first + i * HOUR_MS,
-  }));
-  for (const g of groups) {
-    const b = buckets[Number(g.h) - first / HOUR_MS];
-    if (!b) continue;
-    const n = Number(g.n);
-    b.counts.attempts += n;
-    const field = (OUTCOME_FIELDS as Record<string, OutcomeField | undefined>)[g.outcome];
-    if (field) b.counts[field] += n;
-    b.histogram[Number(g.lb)]! += n;
-    b.longest = Math.max(b.longest, Number(g.longest));
-  }
+  const buckets = perHour.map((r, i) => {
+    const num = (k: string) => Number(r[k] ?? 0);
+    const counts = { attempts: num("n"), delivered: 0, failed: 0, retrying: 0, awaiting: 0, blocked: 0 };
+    OUTCOMES.forEach((o, j) => (counts[OUTCOME_FIELDS[o]] += num(`o${j}`)));
+    // Cumulative counts (≤ each bound) → counts per bucket, the last one above the last bound.
+    const cumulative = LATENCY_BOUNDS_MS.map((_, j) => num(`c${j}`));
+    const histogram = [...cumulative, counts.attempts].map((c, j) => c - (j === 0 ? 0 : cumulative[j - 1]!));
+    return { counts, histogram, longest: num("longest"), hour: starts[i]! };
+  });
 
   // The message of each code's newest attempt: rows at exactly those times (index equality).
   const lastTimes = [...new Set(codes.map((c) => Number(c.last)))];
