@@ -3,6 +3,7 @@
 import { api, ApiError, key, qs } from "./api.js";
 import { deliveries, replayButton } from "./deliveries.js";
 import { STATUSES, badge, fill, h, table } from "./dom.js";
+import { health } from "./destination-health.js";
 import { lead, leads } from "./leads.js";
 import { $, currentView, handle, refreshNow, show, showLogin } from "./page.js";
 
@@ -47,7 +48,12 @@ function overview() {
             STATUSES.map((st) =>
               h("td", { class: d.deliveries[st] ? `num c-${st}` : "num muted" }, d.deliveries[st]),
             ),
-            h("td", {}, d.deliveries.failed ? replayButton(d.name, d.deliveries.failed) : null),
+            h(
+              "td",
+              { class: "nowrap" },
+              h("a", { href: `#/health/${encodeURIComponent(d.name)}`, "data-health-link": "" }, "Health"),
+              d.deliveries.failed ? [" ", replayButton(d.name, d.deliveries.failed)] : null,
+            ),
           ),
         ),
         "No destinations yet: create one with POST /v1/destinations (see /docs).",
@@ -60,15 +66,18 @@ function overview() {
 // ---------- routing and session ----------
 
 const VIEWS = { overview, deliveries, leads };
+/** Views of one thing: #/<name>/<id>. */
+const DETAILS = { leads: lead, health };
 
 function onRoute() {
   if (!key.get()) return showLogin();
   const [path = "", query = ""] = location.hash.replace(/^#\/?/, "").split("?");
   const [name = "", id] = path.split("/");
   const params = new URLSearchParams(query);
-  const view = name === "leads" && id ? "leads" : VIEWS[name] ? name : "overview";
+  const detail = id ? DETAILS[name] : undefined;
+  const view = detail ? name : VIEWS[name] ? name : "overview";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === view);
-  show(name === "leads" && id ? lead(decodeURIComponent(id)) : VIEWS[view](params));
+  show(detail ? detail(decodeURIComponent(id), params) : VIEWS[view](params));
 }
 
 $("login").addEventListener("submit", async (e) => {

@@ -1,6 +1,7 @@
 // Deliveries: the table shared by the Deliveries view and a lead's page (rows expand to their
 // attempts), retry and replay, and the Deliveries view.
 import { api, qs } from "./api.js";
+import { inspectButton, inspector, isInspected } from "./attempt-inspector.js";
 import { STATUSES, badge, fill, h, ms, short, table, time } from "./dom.js";
 import { act, handle, refreshNow } from "./page.js";
 
@@ -72,8 +73,8 @@ function attempts(d) {
     { class: "attempts" },
     h("p", { class: "muted" }, facts.join(" · ")),
     table(
-      ["#", "Time", "Duration", "Outcome", "Request", "Response", "Response excerpt", "Error"],
-      full.attempts.map((a) =>
+      ["#", "Time", "Duration", "Outcome", "Request", "Response", "Response excerpt", "Error", ""],
+      full.attempts.flatMap((a) => [
         h(
           "tr",
           { "data-attempt": a.number },
@@ -89,8 +90,14 @@ function attempts(d) {
             { class: a.error ? "error" : "" },
             a.error ? `${a.error.code}: ${a.error.message ?? ""}` : "–",
           ),
+          h(
+            "td",
+            {},
+            inspectButton(full.id, a, () => void refreshNow()),
+          ),
         ),
-      ),
+        isInspected(full.id, a) && h("tr", { class: "detail" }, h("td", { colSpan: 9 }, inspector(a))),
+      ]),
       "No attempt yet.",
     ),
   );

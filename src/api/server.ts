@@ -16,6 +16,7 @@ import { deliveryRoutes } from "./deliveries.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
 import { destinationRoutes } from "./destinations.ts";
+import { destinationStatsRoutes } from "./destination-stats.ts";
 import { clientErrorHandler, errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
@@ -130,6 +131,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     admin.addHook("onRequest", requireScope("admin"));
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
+    destinationStatsRoutes(admin, deps);
     connectRoutes(admin, deps);
     connectorRoutes(admin, deps);
     deliveryRoutes(admin, deps);

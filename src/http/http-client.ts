@@ -48,6 +48,8 @@ export interface Exchange {
   status?: number;
   responseHeaders?: Record<string, string>;
   responseBody?: string;
+  /** When the exchange began, ms after its attempt (or batch step) did: steps on one time line. */
+  startMs?: number;
   durationMs: number;
   error?: HttpFailure;
 }

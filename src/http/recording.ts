@@ -59,6 +59,7 @@ export function recordingClient(
   signal?: AbortSignal,
   pool?: PoolKey,
 ): HttpClient {
+  const origin = performance.now();
   return {
     async send(req, { timeoutMs, step = "push" }) {
       const started = performance.now();
@@ -72,6 +73,7 @@ export function recordingClient(
         method: req.method,
         url: redactor.text(fullUrl(req)),
         requestHeaders: redactor.headers(req.headers),
+        startMs: Math.round(started - origin),
         durationMs: Math.round(performance.now() - started),
       };
       if (body !== undefined) ex.requestBody = redactor.text(hide(body).slice(0, EXCERPT_BYTES));

@@ -3,6 +3,7 @@ import type { Db } from "./db.ts";
 import { countByStatus, replay, type ReplayFilter, retryNow, wakeDestination } from "./deliveries-repo.ts";
 import { eraseLeadData } from "./erasure.ts";
 import { destinationHealth } from "./health-read.ts";
+import { destinationStats } from "./destination-stats.ts";
 import {
   batchItemRows,
   batchRow,
@@ -49,6 +50,7 @@ export function createDeliveryStore(db: Db) {
       batchItems: (batchIds: string[]) => batchItemRows(k, batchIds),
       batchById: (id: string) => batchById(k, id),
       destinationHealth: (id: string, now: number) => destinationHealth(k, id, now),
+      destinationStats: (id: string, now: number, hours: number) => destinationStats(k, id, now, hours),
       /** A batch's items with their leads (its file). */
       batchFileItems: (id: string) => batchItems(k, id, false),
     },

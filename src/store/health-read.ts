@@ -22,8 +22,8 @@ export interface RateFigure {
 }
 
 /**
- * Reads the figures. Every query is bounded by an index: attempts by (destination, started_at)
- * (migration 007), deliveries by (destination, status).
+ * Reads the figures. Every query is bounded by an index: attempts by (destination, started_at, …)
+ * (migration 011), deliveries by (destination, status).
  */
 export async function destinationHealth(
   db: Kysely<Database>,

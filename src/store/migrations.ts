@@ -317,6 +317,21 @@ const migrations: Record<string, Migration> = {
       );
     },
   },
+  "011_attempt_stats_index": {
+    // The health panel's figures (attempts per hour by outcome, latency, failures by code) and the
+    // health figures read a destination's attempts within a time window: with the columns they
+    // group by in the index, the range is read from the index alone (an attempt row's exchanges
+    // come before error_code and spill into overflow pages). It replaces 007's index, which is its
+    // prefix, so each attempt still writes one index of this kind.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex("attempts_destination_outcomes")
+        .on("attempts")
+        .columns(["destination_id", "started_at", "outcome", "duration_ms", "error_code"])
+        .execute();
+      await db.schema.dropIndex("attempts_destination_started").execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
