@@ -23,6 +23,7 @@ import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
 import { opsRoutes } from "./ops.ts";
 import { statsRoutes } from "./stats.ts";
 import { signedRoutes } from "./signed.ts";
+import { exportRoutes } from "./exports.ts";
 
 export const BODY_LIMIT = MAX_LEAD_BYTES;
 
@@ -129,6 +130,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (admin) => {
     admin.addHook("onRequest", requireScope("admin"));
     leadAdminRoutes(admin, deps);
+    exportRoutes(admin, deps);
     destinationRoutes(admin, deps);
     connectRoutes(admin, deps);
     connectorRoutes(admin, deps);
