@@ -45,6 +45,11 @@ const envSchema = z.object({
     .int()
     .min(1024)
     .default(512 * 1024 * 1024),
+  /**
+   * The most deliveries one `POST /v1/deliveries/replay` sends again, and the most rows one CSV
+   * export writes: a larger filter is replayed (or exported) in several calls.
+   */
+  LEADPUSH_REPLAY_MAX: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
 });
 
 export type DatabaseTarget = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string };
@@ -66,6 +71,8 @@ export interface Config {
   readonly duplicateWindowMs: number;
   readonly configFile: string;
   readonly importMaxBytes: number;
+  /** LEADPUSH_REPLAY_MAX: rows per replay call and per CSV export. */
+  readonly replayMax: number;
 }
 
 export class ConfigError extends Error {
@@ -122,5 +129,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     duplicateWindowMs: e.LEADPUSH_DUPLICATE_WINDOW_DAYS * 86_400_000,
     configFile: resolve(e.LEADPUSH_CONFIG),
     importMaxBytes: e.LEADPUSH_IMPORT_MAX_BYTES,
+    replayMax: e.LEADPUSH_REPLAY_MAX,
   });
 }

@@ -1,7 +1,8 @@
 // The leadpush dashboard: hash routes (#/overview, #/deliveries?status=…, #/leads?q=…, #/leads/ID)
 // over the JSON API. No build step, no framework; API data is only ever rendered as text.
 import { api, ApiError, key, qs } from "./api.js";
-import { deliveries, replayButton } from "./deliveries.js";
+import { replayButton } from "./deliveries.js";
+import { deliveries } from "./delivery-list.js";
 import { STATUSES, badge, fill, h, table } from "./dom.js";
 import { health } from "./destination-health.js";
 import { lead, leads } from "./leads.js";

@@ -1,9 +1,9 @@
-// Deliveries: the table shared by the Deliveries view and a lead's page (rows expand to their
-// attempts), retry and replay, and the Deliveries view.
-import { api, qs } from "./api.js";
+// Deliveries: the table shared by the Deliveries view (delivery-list.js) and a lead's page (rows
+// expand to their attempts), retry and replay.
+import { api } from "./api.js";
 import { inspectButton, inspector, isInspected } from "./attempt-inspector.js";
-import { STATUSES, badge, fill, h, ms, short, table, time } from "./dom.js";
-import { act, handle, refreshNow } from "./page.js";
+import { badge, h, ms, short, table, time } from "./dom.js";
+import { act, refreshNow } from "./page.js";
 
 /** Expanded delivery rows stay open across refreshes; their attempts are in `details`. */
 const expanded = new Set();
@@ -16,7 +16,7 @@ function toggle(id) {
 }
 
 /** Loads the attempts of the expanded rows among `rows`. */
-async function loadDetails(rows) {
+export async function loadDetails(rows) {
   const open = rows.filter((d) => expanded.has(d.id));
   const got = await Promise.all(open.map((d) => api("GET", `/v1/deliveries/${encodeURIComponent(d.id)}`)));
   for (const d of got) details.set(d.id, d);
@@ -158,78 +158,4 @@ export function deliveryTable(rows, withLead = true) {
     }),
     "No deliveries match.",
   );
-}
-
-export function deliveries(params) {
-  const f = { status: params.get("status") ?? "", destination: params.get("destination") ?? "" };
-  let rows = [];
-  let cursor = null;
-  let names = "";
-  const changed = () => {
-    f.status = status.value;
-    f.destination = destination.value;
-    history.replaceState(null, "", `#/deliveries${qs(f)}`);
-    rows = [];
-    void refreshNow();
-  };
-  const status = h(
-    "select",
-    { "aria-label": "Status", onchange: changed },
-    h("option", { value: "" }, "All statuses"),
-    STATUSES.map((s) => h("option", { value: s, selected: s === f.status }, s)),
-  );
-  const destination = h("select", { "aria-label": "Destination", onchange: changed });
-  const replay = h("span");
-  const list = h("div");
-  const more = h(
-    "button",
-    { type: "button", class: "secondary", hidden: true, onclick: () => void loadMore() },
-    "More",
-  );
-  const el = h(
-    "section",
-    {},
-    h("h1", {}, "Deliveries"),
-    h("div", { class: "filters" }, status, destination, replay),
-    list,
-    more,
-  );
-
-  function render() {
-    fill(list, deliveryTable(rows));
-    more.hidden = !cursor;
-  }
-  async function loadMore() {
-    try {
-      const page = await api("GET", `/v1/deliveries${qs({ ...f, cursor, limit: 50 })}`);
-      rows = rows.concat(page.data);
-      cursor = page.nextCursor;
-      render();
-    } catch (err) {
-      handle(err);
-    }
-  }
-  async function refresh() {
-    const limit = Math.min(500, Math.max(50, rows.length));
-    const [page, stats] = await Promise.all([
-      api("GET", `/v1/deliveries${qs({ ...f, limit })}`),
-      api("GET", "/v1/stats"),
-    ]);
-    const known = stats.destinations.map((d) => d.name);
-    if (known.join("\n") !== names) {
-      names = known.join("\n");
-      fill(
-        destination,
-        h("option", { value: "" }, "All destinations"),
-        known.map((n) => h("option", { value: n, selected: n === f.destination }, n)),
-      );
-    }
-    const chosen = stats.destinations.find((d) => d.name === f.destination);
-    fill(replay, chosen ? replayButton(chosen.name, chosen.deliveries.failed) : null);
-    await loadDetails(page.data);
-    rows = page.data;
-    cursor = page.nextCursor;
-    render();
-  }
-  return { el, refresh };
 }

@@ -1,9 +1,10 @@
-// The Leads view (search, pages) and a lead's page (its fields, deliveries and routing).
+// The Leads view (search, pages, CSV) and a lead's page (its fields, timeline and deliveries).
 import { api, qs } from "./api.js";
+import { exportButton } from "./csv-download.js";
 import { deliveryTable, details } from "./deliveries.js";
 import { badge, fill, h, table, time } from "./dom.js";
+import { timelineTable } from "./lead-timeline.js";
 import { handle, refreshNow } from "./page.js";
-import { routingTable } from "./routing.js";
 
 const fullName = (l) => [l.name, l.lastName].filter(Boolean).join(" ");
 
@@ -14,7 +15,7 @@ export function leads(params) {
   let timer;
   const search = h("input", {
     type: "search",
-    placeholder: "Search name, email or phone",
+    placeholder: "Search name, email, phone (any format), city, vendor id",
     "aria-label": "Search leads",
     value: q,
     oninput: () => {
@@ -33,7 +34,19 @@ export function leads(params) {
     { type: "button", class: "secondary", hidden: true, onclick: () => void loadMore() },
     "More",
   );
-  const el = h("section", {}, h("h1", {}, "Leads"), h("div", { class: "filters" }, search), list, more);
+  const el = h(
+    "section",
+    {},
+    h("h1", {}, "Leads"),
+    h(
+      "div",
+      { class: "filters" },
+      search,
+      exportButton(() => `/v1/leads/export${qs({ q })}`, "leads.csv"),
+    ),
+    list,
+    more,
+  );
 
   function render() {
     const link = (l, text) => h("a", { href: `#/leads/${encodeURIComponent(l.id)}` }, text);
@@ -125,12 +138,12 @@ export function lead(id) {
         { class: "facts" },
         facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
       ),
-      json("Attributes", l.attributes),
-      json("Enrichment", l.enrichment),
+      h("h2", {}, "Timeline"),
+      timelineTable(l.timeline ?? []),
       h("h2", {}, "Deliveries"),
       deliveryTable(l.deliveries, false),
-      h("h2", {}, "Not sent to"),
-      routingTable(l.routing ?? []),
+      json("Attributes", l.attributes),
+      json("Enrichment", l.enrichment),
     );
   }
   return { el, refresh };

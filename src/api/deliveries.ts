@@ -2,22 +2,43 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
-import { DELIVERY_STATUSES, REPLAYABLE_STATUSES } from "../domain/status.ts";
+import { REPLAYABLE_STATUSES } from "../domain/status.ts";
+import { deliveryFilter, deliveryQuery, errorResponse, pageResponse } from "./list-filters.ts";
 import { deliveriesView, deliveryView } from "./views.ts";
 
-const deliveryListQuery = listQuery.extend({
-  status: z.enum(DELIVERY_STATUSES).optional(),
-  destination: z.string().optional().describe("Destination id or name"),
-  lead: z.string().optional(),
-});
+const deliveryListQuery = listQuery.extend(deliveryFilter.shape);
 const replaySchema = z
   .object({
     destination: z.string().optional().describe("Destination id or name; all destinations when absent"),
     status: z.array(z.enum(REPLAYABLE_STATUSES)).default(["failed"]),
-    since: z.iso.datetime().optional().describe("Only deliveries created at or after this time"),
-    until: z.iso.datetime().optional(),
+    since: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe("Only deliveries created at or after this time"),
+    until: z.iso.datetime({ offset: true }).optional(),
+    errorCode: deliveryFilter.shape.errorCode,
+    dryRun: z
+      .boolean()
+      .default(false)
+      .describe("Only count what would be replayed now (the same filter and cap), change nothing"),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("At most this many (oldest first); the server's cap LEADPUSH_REPLAY_MAX (10 000) at most"),
   })
   .strict();
+const replayResponse = {
+  type: "object",
+  properties: {
+    replayed: { type: "integer", description: "Deliveries made due again (absent on a dry run)" },
+    count: { type: "integer", description: "Dry run: deliveries a replay would take now" },
+    dryRun: { type: "boolean" },
+    limit: { type: "integer", description: "The cap this call used" },
+    capped: { type: "boolean", description: "True when the cap was reached: more match, call again" },
+  },
+} as const;
 
 /** The attempt log, retry and replay: the `admin` scope. */
 export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -27,8 +48,9 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ["deliveries"],
-        summary: "Deliveries, newest first",
+        summary: "Deliveries, newest first, by destination, status, error code and time",
         querystring: doc(deliveryListQuery),
+        response: { 200: pageResponse, "4xx": errorResponse },
       },
     },
     async (req) => {
@@ -36,9 +58,7 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const rows = await store.reads.deliveries({
         limit: q.limit,
         cursor: q.cursor,
-        status: q.status,
-        leadId: q.lead,
-        destinationId: q.destination ? (await deps.destinations.get(q.destination)).id : undefined,
+        ...(await deliveryQuery(deps, q)),
       });
       const page = rows.slice(0, q.limit);
       return {
@@ -80,24 +100,41 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ["deliveries"],
-        summary: "Send many deliveries again, by destination and status",
+        summary: "Send many deliveries again, by destination, status, error code and time",
+        description:
+          "Matching deliveries (not in flight, lead not erased) become due now, marked as a replay: a " +
+          "rate-limited destination gives replays at most half its budget while live leads wait. At " +
+          "most `limit` (LEADPUSH_REPLAY_MAX, 10 000 by default) per call, oldest first; `capped` says " +
+          "more match. `dryRun: true` counts what the same call would take now and changes nothing.",
         body: doc(replaySchema),
+        response: { 200: replayResponse, 202: replayResponse, "4xx": errorResponse },
       },
     },
     async (req, reply) => {
       const body = parseInput(replaySchema, req.body ?? {});
-      const replayed = await store.replay(
-        {
-          statuses: body.status,
-          destinationId: body.destination ? (await deps.destinations.get(body.destination)).id : undefined,
-          since: body.since ? Date.parse(body.since) : undefined,
-          until: body.until ? Date.parse(body.until) : undefined,
-        },
-        deps.now(),
-      );
-      deps.events.emit("work:available");
-      await store.notifyWork();
-      return reply.code(202).send({ replayed });
+      const limit = Math.min(body.limit ?? deps.config.replayMax, deps.config.replayMax);
+      const filter = {
+        statuses: body.status,
+        destinationId: body.destination ? (await deps.destinations.get(body.destination)).id : undefined,
+        since: body.since ? Date.parse(body.since) : undefined,
+        until: body.until ? Date.parse(body.until) : undefined,
+        errorCode: body.errorCode,
+      };
+      if (body.dryRun) {
+        // One more than the cap tells whether the cap would be reached.
+        const count = await store.countReplayable({ ...filter, limit: limit + 1 }, deps.now());
+        return reply
+          .code(200)
+          .send({ dryRun: true, count: Math.min(count, limit), limit, capped: count > limit });
+      }
+      const replayed = await store.replay({ ...filter, limit }, deps.now());
+      if (replayed > 0) {
+        deps.events.emit("work:available");
+        await store.notifyWork();
+      }
+      const more =
+        replayed === limit && (await store.countReplayable({ ...filter, limit: 1 }, deps.now())) > 0;
+      return reply.code(202).send({ replayed, limit, capped: more });
     },
   );
 }

@@ -91,6 +91,7 @@ export function importRoutes(app: FastifyInstance, deps: ApiDeps): void {
             q.source && r.lead.source === undefined ? { ...r.lead, source: q.source } : r.lead,
           ),
           batch.map((r) => scopedKey(req.apiKeyId, rowKey(identity, r))),
+          req.apiKeyId,
         );
         results.forEach((r, i) => {
           if (r.ok) {

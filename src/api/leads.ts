@@ -3,7 +3,8 @@ import { z } from "zod";
 import { leadInputSchema } from "../lead/lead.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
-import { deliveriesView, leadView, routingView } from "./views.ts";
+import { deliveriesView, leadView, routingView, timelineView } from "./views.ts";
+import { errorResponse, leadFilter, pageResponse } from "./list-filters.ts";
 
 /** The longest `Idempotency-Key` accepted (a longer one is refused, never cut). */
 const MAX_KEY_LENGTH = 200;
@@ -40,10 +41,7 @@ export function idempotencyHeader(value: string | string[] | undefined): string 
   }
   return key;
 }
-const leadListQuery = listQuery.extend({
-  source: z.string().optional(),
-  q: z.string().optional().describe("Text search in name, email and phone"),
-});
+const leadListQuery = listQuery.extend(leadFilter.shape);
 
 /** POST /v1/leads and /v1/leads/batch: the `ingest` scope. */
 export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -75,7 +73,7 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
         );
       }
       const key = idempotencyHeader(req.headers["idempotency-key"]);
-      const result = await deps.ingest.accept(req.body, key && scopedKey(req.apiKeyId, key));
+      const result = await deps.ingest.accept(req.body, key && scopedKey(req.apiKeyId, key), req.apiKeyId);
       return reply.code(result.created ? 201 : 200).send({
         id: result.id,
         ...(result.duplicateOf ? { duplicateOf: result.duplicateOf } : {}),
@@ -104,7 +102,7 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
         ]);
       }
       const keys = idempotencyKeys?.map((k) => (k === null ? undefined : scopedKey(req.apiKeyId, k)));
-      const results = await deps.ingest.acceptMany(leads, keys);
+      const results = await deps.ingest.acceptMany(leads, keys, req.apiKeyId);
       for (const r of results) {
         if (!r.ok && r.cause !== undefined)
           req.log.error({ err: r.cause, url: req.url }, "a lead could not be stored");
@@ -141,7 +139,9 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: "A lead with its deliveries and attempts",
         description:
           "`routing` lists every destination the lead did not go to, with a `decision` (`filtered`, " +
-          "`filter_error`, `disabled`, `duplicate` with `duplicateOf`) and a `reason`.",
+          "`filter_error`, `disabled`, `duplicate` with `duplicateOf`) and a `reason`. `timeline` is " +
+          "everything that happened to the lead, oldest first: `accepted` (source, API key), `routed` / " +
+          "`not_routed` per destination, each `attempt`, `enrichment`, `delivered` / `failed`, `erased`.",
       },
     },
     async (req) => {
@@ -152,6 +152,7 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
         ...leadView(found.lead),
         deliveries: deliveriesView(found.deliveries, true),
         routing: found.routing.map(routingView),
+        timeline: found.timeline.map(timelineView),
       };
     },
   );
@@ -161,13 +162,21 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ["leads"],
-        summary: "Leads, newest first, with a cursor",
+        summary: "Leads, newest first, with a cursor; search with q",
         querystring: doc(leadListQuery),
+        response: { 200: pageResponse, "4xx": errorResponse },
       },
     },
     async (req) => {
       const q = parseInput(leadListQuery, req.query);
-      const rows = await store.reads.leads({ limit: q.limit, cursor: q.cursor, source: q.source, text: q.q });
+      const rows = await store.reads.leads({
+        limit: q.limit,
+        cursor: q.cursor,
+        source: q.source,
+        text: q.q,
+        field: q.field,
+        region: deps.config.defaultRegion,
+      });
       const page = rows.slice(0, q.limit);
       return {
         data: page.map(leadView),

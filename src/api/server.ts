@@ -24,6 +24,7 @@ import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
 import { opsRoutes } from "./ops.ts";
 import { statsRoutes } from "./stats.ts";
 import { signedRoutes } from "./signed.ts";
+import { exportRoutes } from "./exports.ts";
 
 export const BODY_LIMIT = MAX_LEAD_BYTES;
 
@@ -130,6 +131,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (admin) => {
     admin.addHook("onRequest", requireScope("admin"));
     leadAdminRoutes(admin, deps);
+    exportRoutes(admin, deps);
     destinationRoutes(admin, deps);
     destinationStatsRoutes(admin, deps);
     connectRoutes(admin, deps);

@@ -1,5 +1,6 @@
 import type { Exchange } from "../http/http-client.ts";
 import type { DeliveryRows } from "../store/read-models.ts";
+import type { TimelineEntry } from "../store/timeline.ts";
 import type { AttemptsTable, DeliveriesTable, LeadRoutingTable, LeadsTable } from "../store/schema.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
@@ -83,4 +84,9 @@ export function deliveriesView(d: DeliveryRows, withAttempts: boolean) {
       d.attempts.filter((a) => a.delivery_id === r.id),
     ),
   );
+}
+
+/** One entry of a lead's timeline, its time as ISO 8601. */
+export function timelineView(e: TimelineEntry) {
+  return { ...e, at: iso(e.at) };
 }

@@ -92,22 +92,31 @@ export class Ingest {
     this.#notifyOthers = deps.notifyOthers;
   }
 
-  /** Validates and stores one lead; throws `invalid_lead` (400) for bad input. */
-  async accept(body: unknown, idempotencyKey?: string): Promise<IngestResult> {
+  /**
+   * Validates and stores one lead; throws `invalid_lead` (400) for bad input. `apiKeyId`: the key
+   * that sent it (shown on the lead's timeline).
+   */
+  async accept(body: unknown, idempotencyKey?: string, apiKeyId?: string): Promise<IngestResult> {
     const parsed = parseLead(body, this.#region);
     if (!parsed.ok) throw new AppError(400, "invalid_lead", "the lead is not valid", parsed.details);
-    return this.#enqueue(await this.#route(parsed.lead, idempotencyKey));
+    return this.#enqueue(await this.#route(parsed.lead, idempotencyKey, apiKeyId));
   }
 
   /**
    * Many leads, one result each; valid ones are stored in one transaction (a lead the store
    * refuses gets `internal_error`, the others are stored). `keys[i]`: lead i's idempotency key.
    */
-  async acceptMany(bodies: unknown[], keys?: readonly (string | undefined)[]): Promise<ItemResult[]> {
+  async acceptMany(
+    bodies: unknown[],
+    keys?: readonly (string | undefined)[],
+    apiKeyId?: string,
+  ): Promise<ItemResult[]> {
     const routed = await Promise.all(
       bodies.map(async (b, i) => {
         const parsed = parseLead(b, this.#region);
-        return parsed.ok ? { ok: true as const, item: await this.#route(parsed.lead, keys?.[i]) } : parsed;
+        return parsed.ok
+          ? { ok: true as const, item: await this.#route(parsed.lead, keys?.[i], apiKeyId) }
+          : parsed;
       }),
     );
     const items = routed.flatMap((r) => (r.ok ? [r.item] : []));
@@ -125,10 +134,11 @@ export class Ingest {
     });
   }
 
-  async #route(lead: Lead, idempotencyKey: string | undefined): Promise<NewLead> {
+  async #route(lead: Lead, idempotencyKey: string | undefined, apiKeyId?: string): Promise<NewLead> {
     const all = await this.#destinations.resolved();
     const input = lead as unknown as Record<string, unknown>;
-    return { lead, idempotencyKey, ...(await routeLead(all.values(), input, this.#duplicateWindowMs)) };
+    const routed = await routeLead(all.values(), input, this.#duplicateWindowMs);
+    return { lead, idempotencyKey, ...(apiKeyId !== undefined ? { apiKeyId } : {}), ...routed };
   }
 
   #enqueue(item: NewLead): Promise<IngestResult> {

@@ -20,11 +20,13 @@ export interface Capabilities {
   readonly ilike: boolean;
   /** Many processes may share the database (so the master key must be given, not generated). */
   readonly shared: boolean;
+  /** The byte-order collation the search indexes use (prefix ranges: migration 012). */
+  readonly byteCollation: "BINARY" | '"C"';
 }
 
 const PROFILES = {
-  sqlite: { skipLocked: false, listenNotify: false, ilike: false, shared: false },
-  postgres: { skipLocked: true, listenNotify: true, ilike: true, shared: true },
+  sqlite: { skipLocked: false, listenNotify: false, ilike: false, shared: false, byteCollation: "BINARY" },
+  postgres: { skipLocked: true, listenNotify: true, ilike: true, shared: true, byteCollation: '"C"' },
 } as const satisfies Record<DatabaseTarget["kind"], Capabilities>;
 
 export interface Db {

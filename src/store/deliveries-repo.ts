@@ -1,4 +1,4 @@
-import { type ExpressionBuilder, type Kysely, sql } from "kysely";
+import { type ExpressionBuilder, type Kysely, type SqlBool, sql } from "kysely";
 import { FINAL_STATUSES } from "../domain/status.ts";
 import type { Lead } from "../lead/lead.ts";
 import type { Capabilities } from "./db.ts";
@@ -212,6 +212,52 @@ export interface ReplayFilter {
   since?: number | undefined;
   /** Created before (ms). */
   until?: number | undefined;
+  /** The last error's code (`http_500`, `network_error`…). */
+  errorCode?: string | undefined;
+  /** At most this many rows (oldest first); all when absent. */
+  limit?: number | undefined;
+}
+
+/**
+ * The deliveries a replay with `filter` takes now: matching, not in flight, lead not erased, at
+ * most `limit` of them (oldest first). The dry count and the replay use this same query.
+ */
+function replayable(db: Kysely<Database>, filter: ReplayFilter, now: number) {
+  let q = db
+    .selectFrom("deliveries")
+    .select("id")
+    .where("status", "in", filter.statuses)
+    .where(notInFlight(now))
+    .where(leadNotErased);
+  if (filter.destinationId !== undefined) q = q.where("destination_id", "=", filter.destinationId);
+  if (filter.since !== undefined) q = q.where("created_at", ">=", filter.since);
+  if (filter.until !== undefined) q = q.where("created_at", "<", filter.until);
+  if (filter.errorCode !== undefined) q = q.where(errorCodeIs(filter.errorCode));
+  q = q.orderBy("id");
+  return filter.limit !== undefined ? q.limit(filter.limit) : q;
+}
+
+/** `last_error` carries this code (`code: message`, or the code alone). */
+export const errorCodeIs = (code: string) => (eb: ExpressionBuilder<Database, "deliveries">) => {
+  const pattern = `${code.replace(/[!%_]/g, (c) => `!${c}`)}: %`;
+  return eb.or([
+    eb("last_error", "=", code),
+    sql<SqlBool>`${sql.ref("last_error")} like ${pattern} escape '!'`,
+  ]);
+};
+
+/** How many deliveries a replay with `filter` would take now (never more than its limit). */
+export async function countReplayable(
+  db: Kysely<Database>,
+  filter: ReplayFilter,
+  now: number,
+): Promise<number> {
+  if (filter.statuses.length === 0) return 0;
+  const row = await db
+    .selectFrom(replayable(db, filter, now).as("r"))
+    .select((eb) => eb.fn.countAll<number | string>().as("n"))
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 /**
@@ -220,17 +266,15 @@ export interface ReplayFilter {
  */
 export async function replay(db: Kysely<Database>, filter: ReplayFilter, now: number): Promise<number> {
   if (filter.statuses.length === 0) return 0;
-  let q = db
+  const res = await db
     .updateTable("deliveries")
     // Marked: a rate-limited destination gives replays at most half its budget while live rows wait.
     .set({ ...dueNow(now), replay: 1 })
+    .where("id", "in", replayable(db, filter, now))
+    // Checked again on the row itself (Postgres re-reads a row an UPDATE waited for).
     .where("status", "in", filter.statuses)
     .where(notInFlight(now))
-    .where(leadNotErased);
-  if (filter.destinationId !== undefined) q = q.where("destination_id", "=", filter.destinationId);
-  if (filter.since !== undefined) q = q.where("created_at", ">=", filter.since);
-  if (filter.until !== undefined) q = q.where("created_at", "<", filter.until);
-  const res = await q.executeTakeFirst();
+    .executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 

@@ -1,6 +1,13 @@
 import { batchById, batchItems, recordCallback } from "./batches-repo.ts";
 import type { Db } from "./db.ts";
-import { countByStatus, replay, type ReplayFilter, retryNow, wakeDestination } from "./deliveries-repo.ts";
+import {
+  countByStatus,
+  countReplayable,
+  replay,
+  type ReplayFilter,
+  retryNow,
+  wakeDestination,
+} from "./deliveries-repo.ts";
 import { eraseLeadData } from "./erasure.ts";
 import { destinationHealth } from "./health-read.ts";
 import { destinationStats } from "./destination-stats.ts";
@@ -32,6 +39,8 @@ export function createDeliveryStore(db: Db) {
     databaseKind: db.target.kind,
     retryNow: (id: string, now: number) => retryNow(k, id, now),
     replay: (filter: ReplayFilter, now: number) => replay(k, filter, now),
+    /** What `replay` with the same filter would take now (its dry run). */
+    countReplayable: (filter: ReplayFilter, now: number) => countReplayable(k, filter, now),
     wakeDestination: (destinationId: string, now: number) => wakeDestination(k, destinationId, now),
     eraseLead: (id: string, now: number) => eraseLeadData(k, id, now),
     recordCallback: (batchId: string, body: unknown, now: number) => recordCallback(k, batchId, body, now),

@@ -44,6 +44,9 @@ export async function eraseLeadData(db: Kysely<Database>, id: string, now: numbe
         name: null,
         email: null,
         phone: null,
+        name_key: null,
+        last_name_key: null,
+        city_key: null,
         idempotency_key: null,
         erased_at: now,
         data: JSON.stringify({

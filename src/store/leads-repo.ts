@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Lead } from "../lead/lead.ts";
+import { leadSearchKeys } from "../lead/search.ts";
 import { newId } from "../util/ids.ts";
 import {
   type Candidate,
@@ -16,6 +17,8 @@ import type { InitialStatus } from "../domain/status.ts";
 export interface NewLead {
   lead: Lead;
   idempotencyKey: string | undefined;
+  /** The API key that sent it (`admin-token` for LEADPUSH_ADMIN_TOKEN). */
+  apiKeyId?: string;
   /**
    * Destinations this lead goes to, with the initial delivery status (`pending` or `blocked`).
    * `pushDuplicates`: the destination also wants leads recognized as duplicates.
@@ -127,6 +130,8 @@ export async function insertLeads(
         idempotency_key: item.idempotencyKey ?? null,
         erased_at: null,
         duplicate_of: null,
+        ...leadSearchKeys(item.lead as unknown as Record<string, unknown>),
+        api_key_id: item.apiKeyId ?? null,
       });
       rowIndex.push(i);
     });

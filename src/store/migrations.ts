@@ -1,4 +1,5 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, PostgresAdapter, sql } from "kysely";
+import { leadSearchKeys } from "../lead/search.ts";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 
 /**
@@ -330,6 +331,39 @@ const migrations: Record<string, Migration> = {
         .columns(["destination_id", "started_at", "outcome", "duration_ms", "error_code"])
         .execute();
       await db.schema.dropIndex("attempts_destination_started").execute();
+    },
+  },
+  "012_lead_search": {
+    // Lead search (issue 15): lower-cased name, last name and city keys, and the API key that sent
+    // the lead; prefix indexes over them, the email and the phone, and the vendors' ids on
+    // deliveries. Prefix ranges compare bytes (`COLLATE "C"` on Postgres, BINARY on SQLite) so a
+    // btree serves `key >= 'ash' AND key < 'asi'` whatever the database's collation.
+    async up(db: Kysely<unknown>) {
+      const collation = db.getExecutor().adapter instanceof PostgresAdapter ? '"C"' : "BINARY";
+      for (const column of ["name_key", "last_name_key", "city_key", "api_key_id"])
+        await db.schema.alterTable("leads").addColumn(column, "text").execute();
+      // Leads stored before: their keys from the stored lead (erased leads keep none).
+      let after = "";
+      for (;;) {
+        const rows = (
+          await sql<{ id: string; data: string }>`
+          select id, data from leads where id > ${after} and erased_at is null order by id limit 1000`.execute(
+            db,
+          )
+        ).rows;
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          const k = leadSearchKeys(JSON.parse(r.data) as Record<string, unknown>);
+          await sql`update leads set name_key = ${k.name_key}, last_name_key = ${k.last_name_key},
+            city_key = ${k.city_key} where id = ${r.id}`.execute(db);
+        }
+        after = rows.at(-1)?.id ?? after;
+      }
+      const index = async (name: string, table: string, columns: string) =>
+        sql`create index ${sql.raw(name)} on ${sql.raw(table)} (${sql.raw(columns)})`.execute(db);
+      for (const column of ["name_key", "last_name_key", "city_key", "email", "phone"])
+        await index(`leads_search_${column}`, "leads", `${column} collate ${collation}, id`);
+      await index("deliveries_external_id", "deliveries", `external_id collate ${collation}, lead_id`);
     },
   },
 };

@@ -1,6 +1,9 @@
 import type { BatchStatus, DeliveryStatus } from "../domain/status.ts";
 import type { Kysely } from "kysely";
 import type { Capabilities } from "./db.ts";
+import { errorCodeIs } from "./deliveries-repo.ts";
+import { searchLeads, type SearchField } from "./lead-search.ts";
+import { leadTimeline, type TimelineEntry } from "./timeline.ts";
 import type {
   AttemptsTable,
   BatchesTable,
@@ -75,6 +78,11 @@ export async function listDeliveries(
     status?: DeliveryStatus | undefined;
     leadId?: string | undefined;
     destinationId?: string | undefined;
+    /** The last error's code. */
+    errorCode?: string | undefined;
+    /** Created at or after / before (ms). */
+    since?: number | undefined;
+    until?: number | undefined;
   },
 ): Promise<DeliveryRow[]> {
   let query = deliveriesWithNames(db)
@@ -84,6 +92,9 @@ export async function listDeliveries(
   if (q.status) query = query.where("deliveries.status", "=", q.status);
   if (q.leadId) query = query.where("deliveries.lead_id", "=", q.leadId);
   if (q.destinationId !== undefined) query = query.where("deliveries.destination_id", "=", q.destinationId);
+  if (q.errorCode !== undefined) query = query.where(errorCodeIs(q.errorCode));
+  if (q.since !== undefined) query = query.where("deliveries.created_at", ">=", q.since);
+  if (q.until !== undefined) query = query.where("deliveries.created_at", "<", q.until);
   return query.execute();
 }
 
@@ -97,28 +108,55 @@ export function routingRows(db: Kysely<Database>, leadId: string): Promise<LeadR
     .execute();
 }
 
-/** A lead with its deliveries, attempts and routing records, read in one snapshot. */
+/** A lead with its deliveries, attempts, routing records and timeline, read in one snapshot. */
 export function leadDetail(
   db: Kysely<Database>,
   id: string,
-): Promise<{ lead: LeadsTable; deliveries: DeliveryRows; routing: LeadRoutingTable[] } | undefined> {
+): Promise<
+  | { lead: LeadsTable; deliveries: DeliveryRows; routing: LeadRoutingTable[]; timeline: TimelineEntry[] }
+  | undefined
+> {
   return snapshot(db, async (trx) => {
     const lead = await trx.selectFrom("leads").selectAll().where("id", "=", id).executeTakeFirst();
     if (!lead) return undefined;
-    return {
-      lead,
-      deliveries: await deliveryRows(trx, { leadId: id }, true),
-      routing: await routingRows(trx, id),
-    };
+    const deliveries = await deliveryRows(trx, { leadId: id }, true);
+    const routing = await routingRows(trx, id);
+    const key = lead.api_key_id
+      ? await trx.selectFrom("api_keys").select("name").where("id", "=", lead.api_key_id).executeTakeFirst()
+      : undefined;
+    // `paused` lives in the destination's config: read for the few destinations this lead has.
+    const destinationIds = [...new Set(deliveries.rows.map((d) => d.destination_id))];
+    const configs = destinationIds.length
+      ? await trx
+          .selectFrom("destinations")
+          .select(["id", "config"])
+          .where("id", "in", destinationIds)
+          .execute()
+      : [];
+    const paused = new Set(
+      configs.filter((c) => (JSON.parse(c.config) as { paused?: boolean }).paused === true).map((c) => c.id),
+    );
+    const timeline = leadTimeline({ lead, deliveries, routing, apiKeyName: key?.name ?? null, paused });
+    return { lead, deliveries, routing, timeline };
   });
 }
 
-/** Leads, newest first; `text` searches name, email and phone. */
+/**
+ * Leads, newest first; `text` searches name, last name, email, phone (any spelling), city and the
+ * vendors' ids on deliveries (store/lead-search.ts).
+ */
 export async function listLeads(
   db: Kysely<Database>,
   caps: Capabilities,
-  q: PageQuery & { source?: string | undefined; text?: string | undefined },
+  q: PageQuery & {
+    source?: string | undefined;
+    text?: string | undefined;
+    field?: SearchField | undefined;
+    region?: string | undefined;
+  },
 ): Promise<LeadsTable[]> {
+  if (q.text !== undefined && q.text.trim() !== "")
+    return searchLeads(db, caps, { ...q, text: q.text, region: q.region ?? "IN" });
   let query = db
     .selectFrom("leads")
     .selectAll()
@@ -126,11 +164,6 @@ export async function listLeads(
     .limit(q.limit + 1);
   if (q.cursor) query = query.where("id", "<", q.cursor);
   if (q.source) query = query.where("source", "=", q.source);
-  if (q.text) {
-    const like = `%${q.text.toLowerCase().replace(/[%_]/g, "")}%`;
-    const op = caps.ilike ? "ilike" : "like";
-    query = query.where((eb) => eb.or([eb("name", op, like), eb("email", op, like), eb("phone", op, like)]));
-  }
   return query.execute();
 }
 

@@ -61,6 +61,12 @@ export interface LeadsTable {
   erased_at: number | null;
   /** The first lead with the same email or phone within the duplicate window. */
   duplicate_of: string | null;
+  /** Search keys (migration 012; `lead/search.ts`): lower-cased, null when absent or erased. */
+  name_key: string | null;
+  last_name_key: string | null;
+  city_key: string | null;
+  /** The API key that sent the lead (`admin-token` for LEADPUSH_ADMIN_TOKEN; null before 012). */
+  api_key_id: string | null;
 }
 
 export interface DeliveriesTable {
