@@ -15,6 +15,7 @@ import { connectorRoutes } from "./connector-routes.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
+import { destinationToolRoutes } from "./destination-tools.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { clientErrorHandler, errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
@@ -130,6 +131,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     admin.addHook("onRequest", requireScope("admin"));
     leadAdminRoutes(admin, deps);
     destinationRoutes(admin, deps);
+    destinationToolRoutes(admin, deps);
     connectRoutes(admin, deps);
     connectorRoutes(admin, deps);
     deliveryRoutes(admin, deps);
