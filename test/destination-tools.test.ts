@@ -48,9 +48,13 @@ void describe("GET /v1/schemas/destinations", () => {
     assert.equal(res.body.common.properties.timeoutMs.default, 10_000);
   });
 
-  void test("rejects without credentials", async () => {
+  void test("rejects without credentials; the new routes are in the OpenAPI document", async () => {
     const res = await t.api("GET", "/v1/schemas/destinations", undefined, { key: null });
     assert.equal(res.status, 401);
+    const spec = (await t.api("GET", "/openapi.json")).body;
+    for (const p of ["/v1/schemas/destinations", "/v1/expressions/preview", "/v1/destinations/test"])
+      assert.ok(spec.paths[p], p);
+    assert.ok(spec.paths["/v1/destinations/test"].post.responses["400"], "the error shape is documented");
   });
 });
 

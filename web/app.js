@@ -2,6 +2,7 @@
 // over the JSON API. No build step, no framework; API data is only ever rendered as text.
 import { api, ApiError, key, qs } from "./api.js";
 import { deliveries, replayButton } from "./deliveries.js";
+import { destination, destinations } from "./destinations.js";
 import { STATUSES, badge, fill, h, table } from "./dom.js";
 import { lead, leads } from "./leads.js";
 import { $, currentView, handle, refreshNow, show, showLogin } from "./page.js";
@@ -59,16 +60,18 @@ function overview() {
 
 // ---------- routing and session ----------
 
-const VIEWS = { overview, deliveries, leads };
+const VIEWS = { overview, deliveries, leads, destinations };
+/** Views with a page per item (#/name/ID). */
+const ITEM_VIEWS = { leads: lead, destinations: destination };
 
 function onRoute() {
   if (!key.get()) return showLogin();
   const [path = "", query = ""] = location.hash.replace(/^#\/?/, "").split("?");
   const [name = "", id] = path.split("/");
   const params = new URLSearchParams(query);
-  const view = name === "leads" && id ? "leads" : VIEWS[name] ? name : "overview";
+  const view = VIEWS[name] ? name : "overview";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === view);
-  show(name === "leads" && id ? lead(decodeURIComponent(id)) : VIEWS[view](params));
+  show(id && ITEM_VIEWS[view] ? ITEM_VIEWS[view](decodeURIComponent(id)) : VIEWS[view](params));
 }
 
 $("login").addEventListener("submit", async (e) => {
