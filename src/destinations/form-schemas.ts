@@ -16,8 +16,18 @@ function jsonSchema(schema: z.ZodType): JsonSchema {
  * What a destination form is generated from, built from the very schemas `validateDestination`
  * uses: the common fields; per connector its own fields, which of them are secret and which auth
  * types it takes; per auth type its fields (defaults and `.describe()` help included) and secrets.
+ * Built once (z.toJSONSchema of every schema takes ~20 ms), again after a registration.
  */
 export function destinationFormSchemas() {
+  // Registries only grow (a name is never replaced): their sizes say whether the last build holds.
+  const key = `${Object.keys(CONNECTORS).length}/${Object.keys(AUTH_STRATEGIES).length}`;
+  if (built?.key !== key) built = { key, schemas: build() };
+  return built.schemas;
+}
+
+let built: { key: string; schemas: ReturnType<typeof build> } | undefined;
+
+function build() {
   const authTypes = Object.values(AUTH_STRATEGIES).map((s) => ({
     type: s.type,
     schema: jsonSchema(s.schema),
