@@ -8,11 +8,12 @@ export const key = {
 };
 
 export class ApiError extends Error {
-  /** status 0: the server could not be reached. */
-  constructor(status, code, message) {
+  /** status 0: the server could not be reached. `details`: the error's details (paths of bad fields). */
+  constructor(status, code, message, details = []) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -47,6 +48,7 @@ export async function api(method, path, body) {
       res.status,
       (err && err.code) || `http_${res.status}`,
       (err && err.message) || `leadpush answered HTTP ${res.status}`,
+      (err && Array.isArray(err.details) && err.details) || [],
     );
   }
   return data;

@@ -3,6 +3,7 @@
 import { api, ApiError, key, qs } from "./api.js";
 import { replayButton } from "./deliveries.js";
 import { deliveries } from "./delivery-list.js";
+import { destination, destinations } from "./destinations.js";
 import { STATUSES, badge, fill, h, table } from "./dom.js";
 import { health } from "./destination-health.js";
 import { lead, leads } from "./leads.js";
@@ -66,9 +67,9 @@ function overview() {
 
 // ---------- routing and session ----------
 
-const VIEWS = { overview, deliveries, leads };
+const VIEWS = { overview, deliveries, leads, destinations };
 /** Views of one thing: #/<name>/<id>. */
-const DETAILS = { leads: lead, health };
+const DETAILS = { leads: lead, health, destinations: destination };
 
 function onRoute() {
   if (!key.get()) return showLogin();

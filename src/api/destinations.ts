@@ -1,17 +1,15 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { runAttempt } from "../delivery/attempt.ts";
 import { destinationCommonSchema } from "../destinations/model.ts";
-import { type DestinationView, SAMPLE_LEAD } from "../destinations/service.ts";
-import { leadInputSchema, parseLead } from "../lead/lead.ts";
+import type { DestinationView } from "../destinations/service.ts";
 import { AppError } from "../util/errors.ts";
-import { newId } from "../util/ids.ts";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
+import { dryRun, testLead, testLeadFields } from "./dry-run.ts";
 import { withConnectInfo } from "./oauth.ts";
 
 const testSchema = z
   .object({
-    lead: leadInputSchema.optional().describe("The lead to render; a sample lead when absent"),
+    ...testLeadFields,
     send: z.boolean().default(false).describe("Really send it and return the client's answer"),
   })
   .strict();
@@ -87,48 +85,9 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const body = parseInput(testSchema, req.body ?? {});
-      let lead = SAMPLE_LEAD;
-      if (body.lead) {
-        const parsed = parseLead(body.lead, deps.config.defaultRegion);
-        if (!parsed.ok) throw new AppError(400, "invalid_lead", "the lead is not valid", parsed.details);
-        lead = parsed.lead;
-      }
+      const lead = await testLead(deps, body);
       const destination = await deps.destinations.resolve((req.params as { id: string }).id);
-      const r = await runAttempt({
-        destination,
-        lead,
-        leadId: "test-lead",
-        deliveryId: `test-${newId()}`,
-        attempt: 1,
-        state: {},
-        transport: deps.transport,
-        credentials: deps.credentials,
-        dryRun: !body.send,
-      });
-      // An auth handshake refused, unreachable or to a blocked address (no push was tried), or a
-      // destination that needs a person (reconnect).
-      const code = "code" in r.outcome ? r.outcome.code : undefined;
-      const authFailed =
-        code !== undefined &&
-        (code.startsWith("auth") ||
-          r.outcome.kind === "blocked" ||
-          (code === "blocked_address" && r.exchanges.every((e) => e.step.startsWith("auth"))));
-      const mappingFailed = code === "mapping_error";
-      return {
-        destination: destination.name,
-        sent: body.send,
-        auth: {
-          type: destination.auth.type,
-          ok: !authFailed,
-          ...(authFailed && "message" in r.outcome
-            ? { error: { code: r.outcome.code, message: r.outcome.message } }
-            : {}),
-        },
-        // A mapping that fails on this lead (an error or a limit) ends the attempt before any request.
-        outcome: body.send || authFailed || mappingFailed ? r.outcome : { kind: "dry_run" },
-        requests: r.exchanges,
-        durationMs: r.durationMs,
-      };
+      return dryRun(deps, destination, { lead, send: body.send });
     },
   );
 }

@@ -15,6 +15,7 @@ import { connectorRoutes } from "./connector-routes.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import { dashboardRoutes } from "./dashboard.ts";
 import type { ApiDeps } from "./deps.ts";
+import { destinationToolRoutes } from "./destination-tools.ts";
 import { destinationRoutes } from "./destinations.ts";
 import { destinationStatsRoutes } from "./destination-stats.ts";
 import { clientErrorHandler, errorHandler, sendError } from "./http-errors.ts";
@@ -134,6 +135,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     exportRoutes(admin, deps);
     destinationRoutes(admin, deps);
     destinationStatsRoutes(admin, deps);
+    destinationToolRoutes(admin, deps);
     connectRoutes(admin, deps);
     connectorRoutes(admin, deps);
     deliveryRoutes(admin, deps);

@@ -7,11 +7,11 @@ import { badResponse, tokenResponse, ttlSecondsField } from "./token-response.ts
 const schema = z
   .object({
     type: z.literal("csrf"),
-    /** Where the token is fetched (GET, HTTP Basic, `x-csrf-token: Fetch`). */
-    tokenUrl: z.url({ protocol: /^https?$/ }),
-    /** HTTP Basic credentials of both the token fetch and every push. */
-    username: z.string().min(1),
-    password: z.string(),
+    tokenUrl: z
+      .url({ protocol: /^https?$/ })
+      .describe("Where the CSRF token is fetched (GET with HTTP Basic and `x-csrf-token: Fetch`)."),
+    username: z.string().min(1).describe("HTTP Basic user of both the token fetch and every push."),
+    password: z.string().describe("HTTP Basic password of both the token fetch and every push."),
     ttlSeconds: ttlSecondsField,
   })
   .strict();

@@ -70,6 +70,21 @@ export class CredentialRuntime {
   }
 
   /**
+   * A runtime of its own that shares nothing and keeps nothing (its store is its memory): the dry
+   * run of a destination that is not saved, whose handshake must touch no saved destination's
+   * credential and leave nothing behind in the shared store.
+   */
+  detached(): CredentialRuntime {
+    const rows = new Map<string, { data: string; version: string }>();
+    const memory: CredentialStore = {
+      load: (id) => Promise.resolve(rows.get(id)),
+      save: (id, data) => Promise.resolve(void rows.set(id, { data, version: "" })),
+      remove: (id) => Promise.resolve(void rows.delete(id)),
+    };
+    return new CredentialRuntime(memory, this.#box, this.#now);
+  }
+
+  /**
    * Keeps a credential obtained outside a push (the OAuth connect callback) exactly as a handshake's
    * result is kept: sealed in the shared store and cached here, replacing what was there. A
    * credential without an expiry of its own lives as long as the strategy says (`lifetimeMs`).

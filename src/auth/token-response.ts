@@ -93,4 +93,5 @@ export const ttlSecondsField = z
   .int()
   .positive()
   .max(31 * 86400)
-  .optional();
+  .optional()
+  .describe("How long a fetched credential is used, in seconds; absent: until a push is refused.");

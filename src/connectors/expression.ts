@@ -43,10 +43,19 @@ export type ExpressionErrorCode =
 export class ExpressionError extends Error {
   readonly code: ExpressionErrorCode;
   readonly jsonataCode: string | undefined;
-  constructor(code: ExpressionErrorCode, message: string, jsonataCode?: string, cause?: unknown) {
+  /** The character offset in the expression JSONata names, when it names one. */
+  readonly position: number | undefined;
+  constructor(
+    code: ExpressionErrorCode,
+    message: string,
+    jsonataCode?: string,
+    cause?: unknown,
+    position?: number,
+  ) {
     super(message, cause === undefined ? undefined : { cause });
     this.code = code;
     this.jsonataCode = jsonataCode;
+    this.position = position;
   }
 }
 
@@ -184,7 +193,8 @@ function asExpressionError(err: unknown): ExpressionError {
     default: {
       const at = typeof e?.position === "number" ? ` at ${e.position}` : "";
       const code = jc ? ` (${jc})` : "";
-      return new ExpressionError("expression_error", `${said}${code}${at}`, jc, err);
+      const position = typeof e?.position === "number" ? e.position : undefined;
+      return new ExpressionError("expression_error", `${said}${code}${at}`, jc, err, position);
     }
   }
 }

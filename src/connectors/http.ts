@@ -5,13 +5,16 @@ import { classify, renderPayload, sendWithAuth } from "./push.ts";
 
 const schema = z
   .object({
-    /** Where leads are pushed. */
-    url: z.url({ protocol: /^https?$/ }),
+    url: z.url({ protocol: /^https?$/ }).describe("Where leads are pushed."),
     method: z.enum(["POST", "PUT", "PATCH"]).default("POST"),
-    /** Body encoding. `static_key` auth with `in: body` switches to form (the Housing lead-push document). */
-    contentType: z.enum(["json", "form"]).default("json"),
-    /** Extra headers sent with every push (values are treated as secrets: redacted on read). */
-    headers: z.record(z.string(), z.string()).default({}),
+    contentType: z
+      .enum(["json", "form"])
+      .default("json")
+      .describe("Body encoding. `static_key` auth with `in: body` switches to form."),
+    headers: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe("Extra headers sent with every push (secrets: write-only, redacted on read)."),
   })
   .strict();
 

@@ -23,11 +23,14 @@ export class ExpressionFailure extends Error {
   readonly code: "mapping_error" | "filter_error";
   readonly reason: ExpressionError["code"];
   readonly path: (string | number)[];
+  /** Where in the expression, when JSONata says. */
+  readonly position: number | undefined;
   constructor(code: ExpressionFailure["code"], path: (string | number)[], err: ExpressionError) {
     super(`${path.join(".")}: ${err.message} [${err.code}]`, { cause: err });
     this.code = code;
     this.reason = err.code;
     this.path = path;
+    this.position = err.position;
   }
 }
 
@@ -44,6 +47,8 @@ function compile(
       {
         path,
         message: `${e.message ?? "syntax error"}${e.position !== undefined ? ` at ${e.position}` : ""}`,
+        code: "expression_error",
+        ...(typeof e.position === "number" ? { position: e.position } : {}),
       },
     ]);
   }

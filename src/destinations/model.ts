@@ -11,6 +11,7 @@ import { AppError, type ErrorDetail } from "../util/errors.ts";
 import { REDACTED } from "../util/redact.ts";
 import type { DedupeRule } from "../store/duplicates.ts";
 import { type RateLimit, type RateLimitSpec, rateLimitSchema } from "./rate-limit.ts";
+import { issues } from "./issues.ts";
 
 /** Default delays between attempts: the first attempt is immediate, then 10 s, 1 min, 5 min, … 24 h. */
 export const DEFAULT_RETRY_DELAYS_MS = [10e3, 60e3, 300e3, 1800e3, 7200e3, 21600e3, 43200e3, 86400e3];
@@ -161,14 +162,6 @@ export interface DestinationSpec {
 }
 
 const COMMON_KEYS = new Set(Object.keys(destinationCommonSchema.shape));
-
-function issues(err: z.ZodError, prefix: (string | number)[] = []): ErrorDetail[] {
-  return err.issues.map((i) => ({
-    path: [...prefix, ...i.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
-    message: i.message,
-    code: i.code,
-  }));
-}
 
 const invalid = (message: string, details: ErrorDetail[]) =>
   new AppError(400, "invalid_destination", message, details);

@@ -54,7 +54,12 @@ async function tryOnSample(spec: ReturnType<typeof validateDestination>): Promis
     if (!(err instanceof ExpressionFailure)) throw err;
     const code = err.code === "filter_error" ? "invalid_filter" : "invalid_mapping";
     throw new AppError(400, code, `the ${err.path[0]} fails on a sample lead: ${err.message}`, [
-      { path: err.path, message: err.message, code: err.reason },
+      {
+        path: err.path,
+        message: err.message,
+        code: err.reason,
+        ...(err.position !== undefined ? { position: err.position } : {}),
+      },
     ]);
   }
 }
@@ -202,40 +207,28 @@ export class DestinationService {
 
   #resolveRow(row: DestinationsTable): ResolvedDestination {
     const doc = this.#document(row);
-    const spec = validateDestination(doc);
-    const conn = findConnector(row.connector) as Connector<unknown>;
-    const strategy = authStrategy(spec.auth.type);
-    if (!strategy) throw new Error(`unknown auth ${spec.auth.type}`);
-    const { secrets } = splitSecrets(doc, secretPaths(row.connector, spec.auth.type));
-    return {
+    return resolveSpec(doc, validateDestination(doc), {
       id: row.id,
-      name: row.name,
       version: String(row.updated_at),
-      authVersion: credentialVersion(doc),
       enabled: row.enabled === 1,
       state: row.state,
-      connector: conn,
-      connectorConfig: spec.connectorConfig,
-      strategy,
-      auth: spec.auth,
-      mapping:
-        spec.common.mapping === undefined
-          ? undefined
-          : compileMapping(spec.common.mapping as MappingSpec, () => undefined),
-      filter: compileFilter(spec.common.filter),
-      filterText: spec.common.filter?.trim() || undefined,
-      timeoutMs: spec.common.timeoutMs,
-      retry: spec.common.retry,
-      concurrency: spec.common.concurrency,
-      pushDuplicates: spec.common.pushDuplicates,
-      after: spec.common.after,
-      paused: spec.common.paused,
-      circuit: spec.common.circuit,
       probeAt: row.probe_at ?? null,
-      dedupe: spec.common.dedupe,
-      rateLimit: resolveRateLimit(spec.common.rateLimit),
-      secretValues: stringsIn(secrets),
-    };
+    });
+  }
+
+  /**
+   * A destination that is not saved (a form being filled in), resolved for a dry run: validated
+   * and tried on the sample lead as a save is. With `base` (an id or name) `input` is merged over
+   * that destination as a PATCH is, so "[redacted]" keeps its stored secrets. Nothing is written,
+   * and the result's id is its own (`draft-…`): no saved destination's credential or pool is used.
+   */
+  async draft(input: unknown, base?: string): Promise<ResolvedDestination> {
+    const doc = base === undefined ? input : mergePatch(this.#document(await this.#row(base)), input);
+    const spec = validateDestination(doc);
+    await tryOnSample(spec);
+    const id = `draft-${newId()}`;
+    const meta = { id, version: id, enabled: spec.common.enabled, state: "active", probeAt: null };
+    return resolveSpec(toDocument(spec), spec, meta);
   }
 
   #invalidate(id: string): void {
@@ -295,4 +288,46 @@ export class DestinationService {
 /** The stored document of a validated destination: common fields, connector fields, auth. */
 function toDocument(spec: ReturnType<typeof validateDestination>): Record<string, unknown> {
   return { ...spec.common, ...spec.connectorConfig, ...(spec.authDerived ? {} : { auth: spec.auth }) };
+}
+
+/** A validated destination document, compiled for the worker (or a dry run). */
+function resolveSpec(
+  doc: Record<string, unknown>,
+  spec: ReturnType<typeof validateDestination>,
+  meta: { id: string; version: string; enabled: boolean; state: string; probeAt: number | null },
+): ResolvedDestination {
+  const name = spec.common.connector;
+  const conn = findConnector(name) as Connector<unknown>;
+  const strategy = authStrategy(spec.auth.type);
+  if (!strategy) throw new Error(`unknown auth ${spec.auth.type}`);
+  const { secrets } = splitSecrets(doc, secretPaths(name, spec.auth.type));
+  return {
+    id: meta.id,
+    name: spec.common.name,
+    version: meta.version,
+    authVersion: credentialVersion(doc),
+    enabled: meta.enabled,
+    state: meta.state,
+    connector: conn,
+    connectorConfig: spec.connectorConfig,
+    strategy,
+    auth: spec.auth,
+    mapping:
+      spec.common.mapping === undefined
+        ? undefined
+        : compileMapping(spec.common.mapping as MappingSpec, () => undefined),
+    filter: compileFilter(spec.common.filter),
+    filterText: spec.common.filter?.trim() || undefined,
+    timeoutMs: spec.common.timeoutMs,
+    retry: spec.common.retry,
+    concurrency: spec.common.concurrency,
+    pushDuplicates: spec.common.pushDuplicates,
+    after: spec.common.after,
+    paused: spec.common.paused,
+    circuit: spec.common.circuit,
+    probeAt: meta.probeAt,
+    dedupe: spec.common.dedupe,
+    rateLimit: resolveRateLimit(spec.common.rateLimit),
+    secretValues: stringsIn(secrets),
+  };
 }

@@ -10,6 +10,8 @@ export interface ErrorDetail {
   message: string;
   /** Ours, or zod's when a schema refused the value. */
   code?: DetailCode | z.core.$ZodIssue["code"];
+  /** Where in a JSONata expression it went wrong (a character offset), when the error is about one. */
+  position?: number;
 }
 
 export class AppError extends Error {
