@@ -4,6 +4,24 @@ import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { DELIVERY_STATUSES, REPLAYABLE_STATUSES } from "../domain/status.ts";
 import { deliveriesView, deliveryView } from "./views.ts";
+import { deliveryExample, deliverySchema, exchangeExample, json, page } from "./openapi.ts";
+
+const withAttempts = {
+  ...deliveryExample,
+  attempts: [
+    {
+      number: 1,
+      at: deliveryExample.createdAt,
+      durationMs: 84,
+      outcome: "delivered",
+      request: { method: "POST", url: exchangeExample.url, headers: exchangeExample.requestHeaders },
+      responseStatus: 201,
+      responseExcerpt: exchangeExample.responseBody,
+      error: null,
+      exchanges: [exchangeExample],
+    },
+  ],
+};
 
 const deliveryListQuery = listQuery.extend({
   status: z.enum(DELIVERY_STATUSES).optional(),
@@ -29,6 +47,12 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags: ["deliveries"],
         summary: "Deliveries, newest first",
         querystring: doc(deliveryListQuery),
+        response: {
+          200: json("A page of deliveries", page(deliverySchema), {
+            data: [deliveryExample],
+            nextCursor: null,
+          }),
+        },
       },
     },
     async (req) => {
@@ -50,7 +74,13 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get(
     "/v1/deliveries/:id",
-    { schema: { tags: ["deliveries"], summary: "A delivery with every attempt" } },
+    {
+      schema: {
+        tags: ["deliveries"],
+        summary: "A delivery with every attempt",
+        response: { 200: json("The delivery and its attempts (redacted)", deliverySchema, withAttempts) },
+      },
+    },
     async (req) => {
       const { id } = req.params as { id: string };
       const [d] = deliveriesView(await store.reads.delivery(id, true), true);
@@ -61,7 +91,19 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post(
     "/v1/deliveries/:id/retry",
-    { schema: { tags: ["deliveries"], summary: "Try a delivery again now (one more attempt)" } },
+    {
+      schema: {
+        tags: ["deliveries"],
+        summary: "Try a delivery again now (one more attempt)",
+        response: {
+          202: json("Due now: the worker sends it", deliverySchema, {
+            ...deliveryExample,
+            status: "retrying",
+            deliveredAt: null,
+          }),
+        },
+      },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       const retried = await store.retryNow(id, deps.now());
@@ -82,6 +124,11 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags: ["deliveries"],
         summary: "Send many deliveries again, by destination and status",
         body: doc(replaySchema),
+        response: {
+          202: json("How many deliveries are due again", z.object({ replayed: z.number().int() }), {
+            replayed: 12,
+          }),
+        },
       },
     },
     async (req, reply) => {
