@@ -1,8 +1,10 @@
 // The leadpush dashboard: hash routes (#/overview, #/deliveries?status=…, #/leads?q=…, #/leads/ID)
 // over the JSON API. No build step, no framework; API data is only ever rendered as text.
 import { api, ApiError, key, qs } from "./api.js";
+import { connectButton, connectedNotice } from "./connect.js";
 import { deliveries, replayButton } from "./deliveries.js";
 import { STATUSES, badge, fill, h, table } from "./dom.js";
+import { keys } from "./keys.js";
 import { lead, leads } from "./leads.js";
 import { $, currentView, handle, refreshNow, show, showLogin } from "./page.js";
 
@@ -47,7 +49,12 @@ function overview() {
             STATUSES.map((st) =>
               h("td", { class: d.deliveries[st] ? `num c-${st}` : "num muted" }, d.deliveries[st]),
             ),
-            h("td", {}, d.deliveries.failed ? replayButton(d.name, d.deliveries.failed) : null),
+            h(
+              "td",
+              {},
+              d.deliveries.failed ? replayButton(d.name, d.deliveries.failed) : null,
+              connectButton(d),
+            ),
           ),
         ),
         "No destinations yet: create one with POST /v1/destinations (see /docs).",
@@ -59,13 +66,14 @@ function overview() {
 
 // ---------- routing and session ----------
 
-const VIEWS = { overview, deliveries, leads };
+const VIEWS = { overview, deliveries, leads, keys };
 
 function onRoute() {
   if (!key.get()) return showLogin();
   const [path = "", query = ""] = location.hash.replace(/^#\/?/, "").split("?");
   const [name = "", id] = path.split("/");
   const params = new URLSearchParams(query);
+  connectedNotice(params);
   const view = name === "leads" && id ? "leads" : VIEWS[name] ? name : "overview";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === view);
   show(name === "leads" && id ? lead(decodeURIComponent(id)) : VIEWS[view](params));
