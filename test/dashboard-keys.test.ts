@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Dialog, Page } from "playwright-core";
 import { openBrowser } from "./helpers/browser.ts";
-import { ADMIN_TOKEN, startApp, type TestApp } from "./helpers/harness.ts";
+import { ADMIN_TOKEN, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 
 void describe("dashboard: API keys (real browser)", () => {
   let t: TestApp;
@@ -60,6 +60,14 @@ void describe("dashboard: API keys (real browser)", () => {
     assert.match((await row.textContent()) ?? "", new RegExp(`${created.slice(0, 7)}…`));
     assert.match((await row.textContent()) ?? "", /ingest.*never.*active/);
     assert.equal((await ingest(created)).status, 201);
+    // Its use is recorded (at most once a minute per process) and shown.
+    await eventually(async () => {
+      const { body } = await t.api("GET", "/v1/keys");
+      return (body as { data: { name: string; lastUsedAt: string | null }[] }).data.find(
+        (k) => k.name === "website-form" && k.lastUsedAt !== null,
+      );
+    });
+    await row.locator("td", { hasText: "never" }).waitFor({ state: "detached" });
 
     // Done: the key is gone from the page for good; the list never shows it.
     await page.getByRole("button", { name: "Done" }).click();
