@@ -19,6 +19,7 @@ Commands
   keys create --name N --scope ingest|admin
                         create an API key in the database (printed once)
   keys list             list API keys (never the keys themselves)
+  keys revoke ID|PREFIX revoke an API key (refused at once by every process)
   demo [--once]         sandbox + leadpush + one destination per seed system + sample leads
   import FILE.csv       stream a CSV file of leads to a running leadpush (progress, rejects file)
   destinations list     destinations with their state and delivery counts
@@ -184,25 +185,52 @@ const sandbox: Handler = async (argv) => {
   return -1;
 };
 
+const KEYS_HELP = `leadpush keys create --name NAME --scope ingest|admin [--scope …]
+leadpush keys list
+leadpush keys revoke ID|PREFIX
+
+Works on the database directly (DATABASE_URL). create prints the key once; list never shows keys,
+only their prefix (lp_xxxx); revoke takes the id or the prefix list shows, and the key is refused
+at once by every leadpush process.`;
+
 const keys: Handler = async (argv) => {
   const [sub, ...rest] = argv;
-  const { values } = parseArgs({
+  if (sub === "--help" || sub === "-h") {
+    process.stdout.write(KEYS_HELP + "\n");
+    return 0;
+  }
+  const { values, positionals } = parseArgs({
     args: rest,
+    allowPositionals: true,
+    strict: true,
     options: {
       name: { type: "string" },
       scope: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help || (sub !== "create" && sub !== "list")) {
-    process.stdout.write(
-      "leadpush keys create --name NAME --scope ingest|admin [--scope …]\nleadpush keys list\n",
-    );
-    return sub === undefined || values.help ? 0 : 2;
+  if (values.help) {
+    process.stdout.write(KEYS_HELP + "\n");
+    return 0;
   }
+  if (sub !== "create" && sub !== "list" && sub !== "revoke")
+    return fail(sub ? `unknown keys command "${sub}"` : "which keys command?", KEYS_HELP.split("\n\n")[0]);
+  const { SCOPES } = await import("./store/keys-repo.ts");
+  // Usage errors are found before the database is opened.
+  const scopes = values.scope ?? ["ingest"];
+  if (sub === "create") {
+    const bad = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
+    if (bad) return fail(`unknown scope "${bad}"`, `use one of: ${SCOPES.join(", ")}`);
+    if (!values.name)
+      return fail("--name is required", "leadpush keys create --name website-form --scope ingest");
+  }
+  if (sub === "revoke" && positionals.length !== 1)
+    return fail("which key? give its id or prefix", "leadpush keys list, then leadpush keys revoke lp_Ab12");
+  if (sub !== "revoke" && positionals.length > 0)
+    return fail(`unexpected argument "${positionals[0]}"`, `run 'leadpush keys --help'`);
   const config = loadConfig();
   const { openDb } = await import("./store/db.ts");
-  const { ApiKeys, SCOPES } = await import("./store/keys-repo.ts");
+  const { ApiKeys } = await import("./store/keys-repo.ts");
   const db = await openDb(config.database);
   const api = new ApiKeys(db.kysely, undefined);
   try {
@@ -214,12 +242,25 @@ const keys: Handler = async (argv) => {
       }
       return 0;
     }
-    const scopes = values.scope ?? ["ingest"];
-    const bad = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
-    if (bad) return fail(`unknown scope "${bad}"`, `use one of: ${SCOPES.join(", ")}`);
-    if (!values.name)
-      return fail("--name is required", "leadpush keys create --name website-form --scope ingest");
-    const created = await api.create(values.name, scopes as Scope[]);
+    if (sub === "revoke") {
+      const found = await api.find(positionals[0]!);
+      if (found.length === 0)
+        return fail(`no API key has the id or prefix "${positionals[0]}"`, "leadpush keys list");
+      if (found.length > 1)
+        return fail(
+          `the prefix "${positionals[0]}" names ${found.length} keys: ${found.map((k) => `${k.id} (${k.name})`).join(", ")}`,
+          "give the id instead",
+        );
+      const k = found[0]!;
+      if (k.revoked) {
+        process.stderr.write(`key "${k.name}" (${k.prefix}…) was already revoked at ${k.revokedAt}\n`);
+        return 0;
+      }
+      await api.revoke(k.id);
+      process.stderr.write(`revoked key "${k.name}" (${k.prefix}…): it is refused from now on\n`);
+      return 0;
+    }
+    const created = await api.create(values.name!, scopes as Scope[]);
     process.stdout.write(`${created.key}\n`);
     process.stderr.write(
       `created key "${created.name}" (${created.scopes.join(",")}); it is shown only this once\n`,
@@ -284,7 +325,8 @@ export async function main(argv: string[]): Promise<number> {
         `the config file is not valid:\n${(err as Error).message}`,
         "fix it and start again; nothing was started",
       );
-    if ((err as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+    // Unknown options, a missing option value, an unexpected argument: usage errors, not crashes.
+    if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS_"))
       return fail((err as Error).message, `run 'leadpush ${cmd} --help'`);
     if ((err as { code?: string }).code === "EADDRINUSE")
       return fail((err as Error).message, "another program uses this port: set PORT to a free one");

@@ -15,7 +15,9 @@ export function createMetrics(events: Events, sources: MetricSources) {
   const { queueDepth, destinationStates = () => Promise.resolve([]), now = Date.now } = sources;
   const queueByDestination = sources.queueByDestination ?? (() => Promise.resolve([]));
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "leadpush_process_" });
+  // The default process metrics keep their standard names (process_cpu_seconds_total,
+  // nodejs_heap_size_total_bytes…): dashboards and alerts written for any Node service find them.
+  collectDefaultMetrics({ register: registry });
   const leads = new Counter({
     name: "leadpush_leads_accepted_total",
     help: "Leads accepted",

@@ -1,11 +1,13 @@
 // The leadpush dashboard: hash routes (#/overview, #/deliveries?status=…, #/leads?q=…, #/leads/ID)
 // over the JSON API. No build step, no framework; API data is only ever rendered as text.
 import { api, ApiError, key, qs } from "./api.js";
+import { connectButton, connectedNotice } from "./connect.js";
 import { replayButton } from "./deliveries.js";
 import { deliveries } from "./delivery-list.js";
 import { destination, destinations } from "./destinations.js";
 import { STATUSES, badge, fill, h, table } from "./dom.js";
 import { health } from "./destination-health.js";
+import { keys } from "./keys.js";
 import { lead, leads } from "./leads.js";
 import { $, currentView, handle, refreshNow, show, showLogin } from "./page.js";
 
@@ -55,6 +57,7 @@ function overview() {
               { class: "nowrap" },
               h("a", { href: `#/health/${encodeURIComponent(d.name)}`, "data-health-link": "" }, "Health"),
               d.deliveries.failed ? [" ", replayButton(d.name, d.deliveries.failed)] : null,
+              connectButton(d),
             ),
           ),
         ),
@@ -67,7 +70,7 @@ function overview() {
 
 // ---------- routing and session ----------
 
-const VIEWS = { overview, deliveries, leads, destinations };
+const VIEWS = { overview, deliveries, leads, destinations, keys };
 /** Views of one thing: #/<name>/<id>. */
 const DETAILS = { leads: lead, health, destinations: destination };
 
@@ -76,6 +79,7 @@ function onRoute() {
   const [path = "", query = ""] = location.hash.replace(/^#\/?/, "").split("?");
   const [name = "", id] = path.split("/");
   const params = new URLSearchParams(query);
+  connectedNotice(params);
   const detail = id ? DETAILS[name] : undefined;
   const view = detail ? name : VIEWS[name] ? name : "overview";
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === view);

@@ -1,7 +1,8 @@
 // Destinations in the browser: the list (#/destinations), a new one (#/destinations/new) and a
 // destination's page (#/destinations/ID): pause/resume, enable/disable, delete, and its form.
-import { destinationHealth } from "./destination-health.js";
 import { api } from "./api.js";
+import { connectButton } from "./connect.js";
+import { destinationHealth } from "./destination-health.js";
 import { destinationForm, formSchemas } from "./destination-form.js";
 import { badge, fill, h, table, time } from "./dom.js";
 import { act, banner, handle } from "./page.js";
@@ -111,6 +112,7 @@ export function destination(id) {
       h(
         "div",
         { class: "form-actions" },
+        connectButton(d),
         h(
           "button",
           {

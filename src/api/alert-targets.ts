@@ -2,6 +2,24 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { alertTargetSchema } from "../alerts/alerter.ts";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
+import { json, noContent } from "./openapi.ts";
+
+const targetSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  url: z.string().describe("A Slack webhook's path is redacted"),
+  format: z.string(),
+  secret: z.string().describe('"[redacted]" on reads; the generated signing secret once, on create'),
+  createdAt: z.number(),
+});
+const targetExample = {
+  id: "01JTX2AL0001",
+  name: "ops",
+  url: "https://hooks.example.com/leadpush",
+  format: "standard",
+  secret: "[redacted]",
+  createdAt: 1777887000000,
+};
 
 const tags = ["alerts"];
 
@@ -9,7 +27,17 @@ const tags = ["alerts"];
 export function alertTargetRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     "/v1/alert-targets",
-    { schema: { tags, summary: "List alert targets (secrets redacted)" } },
+    {
+      schema: {
+        tags,
+        summary: "List alert targets (secrets redacted)",
+        response: {
+          200: json("Every alert target", z.object({ data: z.array(targetSchema) }), {
+            data: [targetExample],
+          }),
+        },
+      },
+    },
     async () => ({
       data: await deps.alerts.list(),
     }),
@@ -23,6 +51,13 @@ export function alertTargetRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary:
           "Create or replace (by name) an alert target: a webhook signed the Standard Webhooks way, or a Slack incoming webhook. A generated secret is shown once.",
         body: doc(alertTargetSchema),
+        response: {
+          201: json("Created; a generated secret is in `secret`, shown this once", targetSchema, {
+            ...targetExample,
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+          }),
+          200: json("Replaced (same name)", targetSchema, targetExample),
+        },
       },
     },
     async (req, reply) => {
@@ -34,7 +69,9 @@ export function alertTargetRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.delete(
     "/v1/alert-targets/:id",
-    { schema: { tags, summary: "Delete an alert target" } },
+    {
+      schema: { tags, summary: "Delete an alert target", response: { 204: noContent("Deleted") } },
+    },
     async (req, reply) => {
       await deps.alerts.remove((req.params as { id: string }).id);
       return reply.code(204).send();
@@ -59,9 +96,6 @@ export function alertTargetRoutes(app: FastifyInstance, deps: ApiDeps): void {
     createdAt: z.number(),
     updatedAt: z.number(),
   });
-  const error = z.object({
-    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-  });
   app.get(
     "/v1/notifications",
     {
@@ -69,7 +103,26 @@ export function alertTargetRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags,
         summary: "Recent alert notifications, newest first, with status, attempts and last error",
         querystring: doc(listQuery),
-        response: { 200: doc(z.object({ data: z.array(notification) })), 400: doc(error) },
+        response: {
+          200: json("Notifications", z.object({ data: z.array(notification) }), {
+            data: [
+              {
+                id: "01JTX2N00001",
+                targetId: "01JTX2AL0001",
+                kind: "destination.circuit_opened",
+                destinationId: "01JTWZZ9QQ01",
+                status: "sent",
+                attempts: 1,
+                lastError: null,
+                suppressed: 0,
+                nextAttemptAt: null,
+                payload: { type: "destination.circuit_opened", data: { destination: "crm" } },
+                createdAt: 1777887000000,
+                updatedAt: 1777887000000,
+              },
+            ],
+          }),
+        },
       },
     },
     async (req) => {

@@ -4,6 +4,40 @@ import type { BatchesTable, BatchItemsTable } from "../store/schema.ts";
 import { notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { BATCH_STATUSES } from "../domain/status.ts";
+import { json, page } from "./openapi.ts";
+
+const batchSchema = z.looseObject({
+  id: z.string(),
+  destinationId: z.string(),
+  destination: z.string().nullable(),
+  status: z.enum(BATCH_STATUSES),
+  size: z.number().int(),
+  externalId: z.string().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  createdAt: z.string(),
+  leadIds: z.array(z.string()),
+  items: z.array(z.looseObject({ deliveryId: z.string(), status: z.string() })).optional(),
+  log: z.array(z.unknown()).optional().describe("The batch's recent exchanges (redacted)"),
+});
+const batchExample = {
+  id: "01JTX1B0AT01",
+  destinationId: "01JTWZZ3C8AB",
+  destination: "reworked",
+  status: "completed",
+  size: 2,
+  vendorStatus: "COMPLETED",
+  externalId: "job-77",
+  checks: 3,
+  callbacks: 1,
+  callbackAt: "2026-05-04T09:31:00.000Z",
+  error: null,
+  createdAt: "2026-05-04T09:30:00.000Z",
+  submittedAt: "2026-05-04T09:30:01.000Z",
+  finishedAt: "2026-05-04T09:31:00.000Z",
+  nextCheckAt: null,
+  deadlineAt: "2026-05-04T10:30:00.000Z",
+  leadIds: ["01JTX0Q5KZ7P", "01JTX0Q5KZ7Q"],
+};
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
@@ -58,7 +92,16 @@ export function batchRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get(
     "/v1/batches",
-    { schema: { tags, summary: "Batches, newest first", querystring: doc(batchListQuery) } },
+    {
+      schema: {
+        tags,
+        summary: "Batches, newest first",
+        querystring: doc(batchListQuery),
+        response: {
+          200: json("A page of batches", page(batchSchema), { data: [batchExample], nextCursor: null }),
+        },
+      },
+    },
     async (req) => {
       const q = parseInput(batchListQuery, req.query);
       const rows = await reads.batches({
@@ -84,7 +127,27 @@ export function batchRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get(
     "/v1/batches/:id",
-    { schema: { tags, summary: "A batch with its leads and its recent exchanges" } },
+    {
+      schema: {
+        tags,
+        summary: "A batch with its leads and its recent exchanges",
+        response: {
+          200: json("The batch, its items and its log", batchSchema, {
+            ...batchExample,
+            items: [
+              {
+                deliveryId: "01JTX0Q5M4D1",
+                leadId: "01JTX0Q5KZ7P",
+                attempt: 1,
+                status: "delivered",
+                error: null,
+              },
+            ],
+            log: [],
+          }),
+        },
+      },
+    },
     async (req) => {
       const { id } = req.params as { id: string };
       const b = await reads.batch(id);

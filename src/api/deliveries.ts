@@ -3,8 +3,26 @@ import { z } from "zod";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { REPLAYABLE_STATUSES } from "../domain/status.ts";
-import { deliveryFilter, deliveryQuery, errorResponse, pageResponse } from "./list-filters.ts";
+import { deliveryFilter, deliveryQuery } from "./list-filters.ts";
 import { deliveriesView, deliveryView } from "./views.ts";
+import { deliveryExample, deliverySchema, exchangeExample, json, page } from "./openapi.ts";
+
+const withAttempts = {
+  ...deliveryExample,
+  attempts: [
+    {
+      number: 1,
+      at: deliveryExample.createdAt,
+      durationMs: 84,
+      outcome: "delivered",
+      request: { method: "POST", url: exchangeExample.url, headers: exchangeExample.requestHeaders },
+      responseStatus: 201,
+      responseExcerpt: exchangeExample.responseBody,
+      error: null,
+      exchanges: [exchangeExample],
+    },
+  ],
+};
 
 const deliveryListQuery = listQuery.extend(deliveryFilter.shape);
 const replaySchema = z
@@ -29,16 +47,13 @@ const replaySchema = z
       .describe("At most this many (oldest first); the server's cap LEADPUSH_REPLAY_MAX (10 000) at most"),
   })
   .strict();
-const replayResponse = {
-  type: "object",
-  properties: {
-    replayed: { type: "integer", description: "Deliveries made due again (absent on a dry run)" },
-    count: { type: "integer", description: "Dry run: deliveries a replay would take now" },
-    dryRun: { type: "boolean" },
-    limit: { type: "integer", description: "The cap this call used" },
-    capped: { type: "boolean", description: "True when the cap was reached: more match, call again" },
-  },
-} as const;
+const replayAnswer = z.object({
+  replayed: z.number().int().optional().describe("Deliveries made due again (absent on a dry run)"),
+  count: z.number().int().optional().describe("Dry run: deliveries a replay would take now"),
+  dryRun: z.boolean().optional(),
+  limit: z.number().int().describe("The cap this call used"),
+  capped: z.boolean().describe("True when the cap was reached: more match, call again"),
+});
 
 /** The attempt log, retry and replay: the `admin` scope. */
 export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -50,7 +65,12 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags: ["deliveries"],
         summary: "Deliveries, newest first, by destination, status, error code and time",
         querystring: doc(deliveryListQuery),
-        response: { 200: pageResponse, "4xx": errorResponse },
+        response: {
+          200: json("A page of deliveries", page(deliverySchema), {
+            data: [deliveryExample],
+            nextCursor: null,
+          }),
+        },
       },
     },
     async (req) => {
@@ -70,7 +90,13 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get(
     "/v1/deliveries/:id",
-    { schema: { tags: ["deliveries"], summary: "A delivery with every attempt" } },
+    {
+      schema: {
+        tags: ["deliveries"],
+        summary: "A delivery with every attempt",
+        response: { 200: json("The delivery and its attempts (redacted)", deliverySchema, withAttempts) },
+      },
+    },
     async (req) => {
       const { id } = req.params as { id: string };
       const [d] = deliveriesView(await store.reads.delivery(id, true), true);
@@ -81,7 +107,19 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post(
     "/v1/deliveries/:id/retry",
-    { schema: { tags: ["deliveries"], summary: "Try a delivery again now (one more attempt)" } },
+    {
+      schema: {
+        tags: ["deliveries"],
+        summary: "Try a delivery again now (one more attempt)",
+        response: {
+          202: json("Due now: the worker sends it", deliverySchema, {
+            ...deliveryExample,
+            status: "retrying",
+            deliveredAt: null,
+          }),
+        },
+      },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       const retried = await store.retryNow(id, deps.now());
@@ -107,7 +145,19 @@ export function deliveryRoutes(app: FastifyInstance, deps: ApiDeps): void {
           "most `limit` (LEADPUSH_REPLAY_MAX, 10 000 by default) per call, oldest first; `capped` says " +
           "more match. `dryRun: true` counts what the same call would take now and changes nothing.",
         body: doc(replaySchema),
-        response: { 200: replayResponse, 202: replayResponse, "4xx": errorResponse },
+        response: {
+          200: json("Dry run: how many deliveries a replay would take now", replayAnswer, {
+            dryRun: true,
+            count: 12,
+            limit: 10000,
+            capped: false,
+          }),
+          202: json("How many deliveries are due again", replayAnswer, {
+            replayed: 12,
+            limit: 10000,
+            capped: false,
+          }),
+        },
       },
     },
     async (req, reply) => {

@@ -6,6 +6,37 @@ import { AppError } from "../util/errors.ts";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
 import { dryRun, testLead, testLeadFields } from "./dry-run.ts";
 import { withConnectInfo } from "./oauth.ts";
+import {
+  authUnionDoc,
+  destinationExample,
+  destinationSchema,
+  exchangeExample,
+  exchangeSchema,
+  json,
+  noContent,
+} from "./openapi.ts";
+
+const one = (description: string) => json(description, destinationSchema, destinationExample);
+
+const testAnswer = z.object({
+  destination: z.string(),
+  sent: z.boolean(),
+  auth: z.object({
+    type: z.string(),
+    ok: z.boolean(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  }),
+  outcome: z.looseObject({ kind: z.string() }).describe("`dry_run`, or what the push came to"),
+  requests: z.array(exchangeSchema),
+  durationMs: z.number(),
+});
+
+/** The create/replace body for /docs: the common fields, with `auth` as a union on `type`. */
+function destinationBodyDoc() {
+  const body = doc(destinationCommonSchema) as { properties: Record<string, unknown> };
+  body.properties.auth = authUnionDoc();
+  return body;
+}
 
 const testSchema = z
   .object({
@@ -24,7 +55,11 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
       schema: {
         tags,
         summary: "Create a destination (secrets are write-only)",
-        body: doc(destinationCommonSchema),
+        description:
+          "Common fields below; each connector adds its own (url, baseUrl, options… — see the README). " +
+          'Secrets are sealed at rest and read back as "[redacted]".',
+        body: destinationBodyDoc(),
+        response: { 201: one("The destination as stored, secrets redacted") },
       },
     },
     async (req, reply) => {
@@ -35,14 +70,30 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
   );
   app.get(
     "/v1/destinations",
-    { schema: { tags, summary: "All destinations, secrets redacted" } },
+    {
+      schema: {
+        tags,
+        summary: "All destinations, secrets redacted",
+        response: {
+          200: json("Every destination", z.object({ data: z.array(destinationSchema) }), {
+            data: [destinationExample],
+          }),
+        },
+      },
+    },
     async () => ({
       data: (await deps.destinations.list()).map(view),
     }),
   );
   app.get(
     "/v1/destinations/:id",
-    { schema: { tags, summary: "One destination by id or name" } },
+    {
+      schema: {
+        tags,
+        summary: "One destination by id or name",
+        response: { 200: one("The destination with its health figures (`health`)") },
+      },
+    },
     async (req) => {
       const v = view(await deps.destinations.get((req.params as { id: string }).id));
       const health = await deps.store.reads.destinationHealth(v.id, deps.now());
@@ -51,7 +102,14 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
   );
   app.patch(
     "/v1/destinations/:id",
-    { schema: { tags, summary: 'Change fields; secrets left out or sent as "[redacted]" are kept' } },
+    {
+      schema: {
+        tags,
+        summary: 'Change fields; secrets left out or sent as "[redacted]" are kept',
+        description: "A JSON merge patch of the destination's fields (see POST /v1/destinations).",
+        response: { 200: one("The destination as changed") },
+      },
+    },
     async (req) => {
       if (req.body === undefined || req.body === null)
         throw new AppError(400, "empty_body", "the body is empty");
@@ -66,7 +124,9 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
   );
   app.delete(
     "/v1/destinations/:id",
-    { schema: { tags, summary: "Delete a destination" } },
+    {
+      schema: { tags, summary: "Delete a destination", response: { 204: noContent("Deleted") } },
+    },
     async (req, reply) => {
       await deps.destinations.remove((req.params as { id: string }).id);
       return reply.code(204).send();
@@ -81,6 +141,25 @@ export function destinationRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary:
           "Dry run: the auth handshake and the request that would be sent (redacted); send: true really sends",
         body: doc(testSchema),
+        response: {
+          200: json("What the handshake did and the request that would be (or was) sent", testAnswer, {
+            destination: "crm",
+            sent: false,
+            auth: { type: "bearer", ok: true },
+            outcome: { kind: "dry_run" },
+            requests: [
+              {
+                step: exchangeExample.step,
+                method: exchangeExample.method,
+                url: exchangeExample.url,
+                requestHeaders: exchangeExample.requestHeaders,
+                requestBody: exchangeExample.requestBody,
+                durationMs: 0,
+              },
+            ],
+            durationMs: 3,
+          }),
+        },
       },
     },
     async (req) => {

@@ -3,7 +3,9 @@ import type { FastifyInstance } from "fastify";
 import { importIdentity, type RejectedRow, rowKey, streamCsv } from "../ingest/csv-import.ts";
 import { AppError } from "../util/errors.ts";
 import { newId } from "../util/ids.ts";
+import { z } from "zod";
 import type { ApiDeps } from "./deps.ts";
+import { json } from "./openapi.ts";
 import { discardRest } from "./http-errors.ts";
 import { idempotencyHeader, scopedKey } from "./leads.ts";
 
@@ -62,6 +64,38 @@ export function importRoutes(app: FastifyInstance, deps: ApiDeps): void {
         querystring: {
           type: "object",
           properties: { map: { type: "array", items: { type: "string" } }, source: { type: "string" } },
+        },
+        response: {
+          201: json(
+            "What became of the rows",
+            z.object({
+              id: z.string(),
+              rows: z.number().int(),
+              accepted: z.number().int(),
+              repeated: z.number().int(),
+              duplicates: z.number().int(),
+              rejectedCount: z.number().int(),
+              rejected: z
+                .array(z.object({ row: z.number().int(), error: z.looseObject({ code: z.string() }) }))
+                .describe("The first rejected rows with their errors"),
+              complete: z.boolean(),
+            }),
+            {
+              id: "01JTX3IMP001",
+              rows: 3,
+              accepted: 2,
+              repeated: 0,
+              duplicates: 0,
+              rejectedCount: 1,
+              rejected: [
+                {
+                  row: 3,
+                  error: { code: "invalid_lead", message: "the lead is not valid", details: [] },
+                },
+              ],
+              complete: true,
+            },
+          ),
         },
       },
     },

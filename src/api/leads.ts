@@ -4,7 +4,49 @@ import { leadInputSchema } from "../lead/lead.ts";
 import { AppError, notFound } from "../util/errors.ts";
 import { type ApiDeps, doc, listQuery, parseInput } from "./deps.ts";
 import { deliveriesView, leadView, routingView, timelineView } from "./views.ts";
-import { errorResponse, leadFilter, pageResponse } from "./list-filters.ts";
+import { leadFilter } from "./list-filters.ts";
+import {
+  deliveryExample,
+  deliverySchema,
+  json,
+  leadExample,
+  leadSchema,
+  noContent,
+  page,
+} from "./openapi.ts";
+
+const acceptedDelivery = z.object({ id: z.string(), destination: z.string(), status: z.string() });
+const acceptedSchema = z.object({
+  id: z.string(),
+  duplicateOf: z.string().optional().describe("An earlier lead with the same email or phone"),
+  deliveries: z.array(acceptedDelivery),
+});
+const acceptedExample = {
+  id: "01JTX0Q5KZ7P",
+  deliveries: [{ id: "01JTX0Q5M4D1", destination: "crm", status: "pending" }],
+};
+const batchAnswer = z.object({
+  accepted: z.number().int(),
+  rejected: z.number().int(),
+  results: z.array(
+    z.looseObject({
+      index: z.number().int(),
+      ok: z.boolean(),
+      id: z.string().optional(),
+      repeated: z.boolean().optional(),
+      deliveries: z.array(acceptedDelivery).optional(),
+      error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+    }),
+  ),
+});
+const timelineSchema = z.looseObject({ at: z.string(), kind: z.string(), summary: z.string() });
+const routingSchema = z.looseObject({
+  destinationId: z.string(),
+  destination: z.string(),
+  decision: z.string(),
+  reason: z.string().nullable(),
+  at: z.string(),
+});
 
 /** The longest `Idempotency-Key` accepted (a longer one is refused, never cut). */
 const MAX_KEY_LENGTH = 200;
@@ -62,6 +104,10 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
           properties: { "idempotency-key": { type: "string", maxLength: MAX_KEY_LENGTH } },
         },
         body: doc(leadInputSchema),
+        response: {
+          201: json("Stored; one delivery per destination it was routed to", acceptedSchema, acceptedExample),
+          200: json("A repeated Idempotency-Key: the first lead's result", acceptedSchema, acceptedExample),
+        },
       },
     },
     async (req, reply) => {
@@ -89,6 +135,24 @@ export function leadIngestRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags: ["leads"],
         summary: "Accept up to 1 000 leads in one transaction, one result per item",
         body: doc(batchSchema),
+        response: {
+          200: json("One result per lead, in order (a bad lead fails only itself)", batchAnswer, {
+            accepted: 1,
+            rejected: 1,
+            results: [
+              { index: 0, ok: true, ...acceptedExample },
+              {
+                index: 1,
+                ok: false,
+                error: {
+                  code: "invalid_lead",
+                  message: "the lead is not valid",
+                  details: [{ path: ["email"], message: "give an email or a phone" }],
+                },
+              },
+            ],
+          }),
+        },
       },
     },
     async (req) => {
@@ -142,6 +206,45 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
           "`filter_error`, `disabled`, `duplicate` with `duplicateOf`) and a `reason`. `timeline` is " +
           "everything that happened to the lead, oldest first: `accepted` (source, API key), `routed` / " +
           "`not_routed` per destination, each `attempt`, `enrichment`, `delivered` / `failed`, `erased`.",
+        response: {
+          200: json(
+            "The lead, its deliveries (with attempts) and its routing decisions",
+            leadSchema.extend({
+              deliveries: z.array(deliverySchema),
+              routing: z.array(routingSchema),
+              timeline: z.array(timelineSchema),
+            }),
+            {
+              ...leadExample,
+              deliveries: [deliveryExample],
+              routing: [
+                {
+                  destinationId: "01JTWZZ9QQ01",
+                  destination: "partner",
+                  decision: "filtered",
+                  reason: "the filter was false",
+                  at: "2026-05-04T09:30:00.000Z",
+                },
+              ],
+              timeline: [
+                {
+                  at: "2026-05-04T09:30:00.000Z",
+                  kind: "accepted",
+                  summary: "accepted from web (API key website)",
+                  source: "web",
+                  apiKey: { id: "01JTWZZ9KEY1", name: "website" },
+                },
+                {
+                  at: "2026-05-04T09:30:00.000Z",
+                  kind: "not_routed",
+                  summary: "not sent to partner: filtered",
+                  destination: "partner",
+                  decision: "filtered",
+                },
+              ],
+            },
+          ),
+        },
       },
     },
     async (req) => {
@@ -164,7 +267,9 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags: ["leads"],
         summary: "Leads, newest first, with a cursor; search with q",
         querystring: doc(leadListQuery),
-        response: { 200: pageResponse, "4xx": errorResponse },
+        response: {
+          200: json("A page of leads", page(leadSchema), { data: [leadExample], nextCursor: null }),
+        },
       },
     },
     async (req) => {
@@ -187,7 +292,13 @@ export function leadAdminRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.delete(
     "/v1/leads/:id",
-    { schema: { tags: ["leads"], summary: "Erase a lead's personal data (keeps delivery statistics)" } },
+    {
+      schema: {
+        tags: ["leads"],
+        summary: "Erase a lead's personal data (keeps delivery statistics)",
+        response: { 204: noContent("Erased") },
+      },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       const erased = await store.eraseLead(id, deps.now());

@@ -21,7 +21,9 @@ import { destinationStatsRoutes } from "./destination-stats.ts";
 import { clientErrorHandler, errorHandler, sendError } from "./http-errors.ts";
 import { importRoutes } from "./imports.ts";
 import { leadAdminRoutes, leadIngestRoutes } from "./leads.ts";
-import { connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
+import { keyRoutes } from "./keys.ts";
+import { connectPageRoutes, connectRoutes, oauthCallbackRoutes } from "./oauth.ts";
+import { addErrorResponses } from "./openapi.ts";
 import { opsRoutes } from "./ops.ts";
 import { statsRoutes } from "./stats.ts";
 import { signedRoutes } from "./signed.ts";
@@ -61,6 +63,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   // Input is validated by the zod schemas the routes document (parseInput); Fastify's own
   // validation is off so there is exactly one source of truth.
   app.setValidatorCompiler(() => () => true);
+  // Response schemas document (/docs) and never filter or coerce what a route sends.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addHook("onRoute", addErrorResponses);
   app.setErrorHandler(errorHandler);
   app.decorateRequest("apiKeyId", "");
   // JSON only (CSV imports add their own parser): anything else is 415 unsupported_media_type.
@@ -120,6 +125,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   opsRoutes(app, deps);
   // No API key: the browser coming back from an OAuth provider; the one-time state is the proof.
   oauthCallbackRoutes(app, deps);
+  // An admin API key or a one-time connect ticket (the dashboard); a browser with neither gets help.
+  connectPageRoutes(app, deps, requireScope("admin"));
   // Static files, no key: the page asks for an admin key and sends it to the /v1 calls below.
   dashboardRoutes(app);
   // No API key: the signed token in the URL is the proof (vendors fetch files and call back).
@@ -142,6 +149,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     batchRoutes(admin, deps);
     statsRoutes(admin, deps);
     alertTargetRoutes(admin, deps);
+    keyRoutes(admin, deps);
   });
   return app;
 }

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { z } from "zod";
 import type { ApiDeps } from "./deps.ts";
+import { json, other } from "./openapi.ts";
 import { sendError } from "./http-errors.ts";
 
 /**
@@ -31,7 +33,18 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     "/v1/files/:token",
     {
-      schema: { tags: ["signed URLs"], summary: "A batch's file, for the vendor (signed URL)", security: [] },
+      schema: {
+        tags: ["signed URLs"],
+        summary: "A batch's file, for the vendor (signed URL)",
+        security: [],
+        response: {
+          200: other(
+            "The batch's file (the connector's format)",
+            "text/csv",
+            "email,name\nasha@example.com,Asha\n",
+          ),
+        },
+      },
     },
     async (req, reply) => {
       const id = verify("file", (req.params as { token: string }).token, reply);
@@ -65,7 +78,18 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post(
     "/v1/callbacks/:token",
     {
-      schema: { tags: ["signed URLs"], summary: "A vendor's completion callback (signed URL)", security: [] },
+      schema: {
+        tags: ["signed URLs"],
+        summary: "A vendor's completion callback (signed URL)",
+        security: [],
+        response: {
+          200: json(
+            "Recorded; the batch's status after it",
+            z.object({ received: z.literal(true), batch: z.string(), status: z.string() }),
+            { received: true, batch: "01JTX1B0AT01", status: "processing" },
+          ),
+        },
+      },
     },
     async (req, reply) => {
       const id = verify("callback", (req.params as { token: string }).token, reply);

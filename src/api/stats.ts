@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../domain/status.ts";
-import { type ApiDeps, doc } from "./deps.ts";
+import type { ApiDeps } from "./deps.ts";
+import { json, statsExample } from "./openapi.ts";
 
 type Status = DeliveryStatus;
 type Counts = Record<Status, number>;
@@ -37,7 +38,7 @@ export function statsRoutes(app: FastifyInstance, deps: ApiDeps): void {
       schema: {
         tags: ["operations"],
         summary: "Counts of leads and of deliveries by status, overall and per destination",
-        response: { 200: doc(statsSchema) },
+        response: { 200: json("Counts", statsSchema, statsExample) },
       },
     },
     async (): Promise<z.infer<typeof statsSchema>> => {

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { createApp, type App } from "../app.ts";
 import { AUTH_STRATEGIES } from "../auth/registry.ts";
 import { loadConfig } from "../config.ts";
+import { AppError } from "../util/errors.ts";
 import { CONNECTORS } from "../connectors/registry.ts";
 import { type DeliveryStatus, OPEN_STATUSES } from "../domain/status.ts";
 import { createLogger } from "../logger.ts";
@@ -237,7 +238,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const port = Number(values.port);
   // 127.0.0.1, not localhost: the simulators fetch files and call back here, and leadpush listens on IPv4.
   const publicUrl = `http://127.0.0.1:${port}`;
-  const sandbox = await startSandbox({ port: Number(values["sandbox-port"]), publicUrl });
+  const sandboxPort = Number(values["sandbox-port"]);
+  const sandbox = await startSandbox({ port: sandboxPort, publicUrl }).catch((err: unknown) => {
+    throw portTaken(err, sandboxPort, "--sandbox-port");
+  });
   const config = loadConfig({
     PORT: String(port),
     HOST: "127.0.0.1",
@@ -257,7 +261,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
     await sandbox.close();
   };
   try {
-    const url = (await app.start()) as string;
+    const url = (await app.start().catch((err: unknown) => {
+      throw portTaken(err, port, "--port");
+    })) as string;
     const runnable = runnableDemoDestinations(sandbox.url);
     const skipped = DEMO_DESTINATIONS.length - runnable.length;
     for (const d of runnable) {
@@ -281,12 +287,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
         process.stdout.write(text);
         lines = text.split("\n").length - 1;
       }
-      if (values.once && (done || Date.now() > deadline)) {
-        process.stdout.write(renderTable(rows));
-        break;
-      }
-      if (!values.once && done && !tty) {
-        process.stdout.write(renderTable(rows));
+      // Live in a terminal the table was drawn above; the highlights and the dashboard follow it.
+      if (done || Date.now() > deadline) {
+        if (!tty) process.stdout.write(renderTable(rows));
         break;
       }
       await new Promise((r) => setTimeout(r, 300));
@@ -364,5 +367,15 @@ function renderTable(rows: Row[]): string {
   return formatTable(
     ["DESTINATION", ...cols.map((c) => c.toUpperCase())],
     rows.map((r) => [r.destination, ...cols.map((c) => String(r.counts[c] ?? 0))]),
+  );
+}
+
+/** A port the demo could not listen on: the message names the option that picks another one. */
+function portTaken(err: unknown, port: number, option: string): unknown {
+  if ((err as { code?: string }).code !== "EADDRINUSE") return err;
+  return new AppError(
+    409,
+    "port_in_use",
+    `port ${port} is already in use; pick a free one with ${option} (e.g. npm run demo -- ${option} ${port + 10})`,
   );
 }

@@ -32,9 +32,15 @@ export async function destinationsCommand(argv: string[]): Promise<number> {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help || !sub || (sub !== "list" && sub !== "test")) {
+  if (values.help || sub === "--help" || sub === "-h") {
     process.stdout.write(DESTINATIONS_HELP + "\n");
-    return values.help || !sub ? 0 : 2;
+    return 0;
+  }
+  if (sub !== "list" && sub !== "test") {
+    process.stderr.write(
+      `leadpush destinations: ${sub ? `unknown subcommand "${sub}"` : "which subcommand?"}\n\n${DESTINATIONS_HELP}\n`,
+    );
+    return 2;
   }
   const target = serverTarget(values);
   if (sub === "list") {

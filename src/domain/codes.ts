@@ -33,6 +33,8 @@ export const API_ERROR_CODES = {
   destination_exists: "(409) a destination with that name exists",
   lead_erased: "(409) a retry of a delivery whose lead was erased (it is never sent again)",
   connect_not_supported: "(400) a browser connect for a destination whose auth is not `oauth2_code`",
+  connect_ticket_invalid:
+    "(401) a connect link whose ticket is unknown, used or expired: press Connect in the dashboard again",
   wrong_connector: "(400) an Ejento account call on a destination of another connector",
   ejento_user_exists: "(409) Ejento already has that user",
   vendor_rejected: "(422) the vendor refused the account call (its status in `details`)",
@@ -147,6 +149,7 @@ export const CLI_ERROR_CODES = {
   invalid_config_file: "`LEADPUSH_CONFIG` is not valid: leadpush does not start",
   http_NNN: "the server answered status NNN without an error body (a proxy in between?)",
   rejected: "`leadpush import`: a row the server refused without an error (not expected)",
+  port_in_use: "`leadpush demo`: a port it needs is taken (the message names the option that picks another)",
 } as const satisfies Meanings;
 export type CliErrorCode = Exclude<keyof typeof CLI_ERROR_CODES, "http_NNN"> | `http_${number}`;
 

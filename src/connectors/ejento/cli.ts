@@ -37,9 +37,15 @@ async function ejentoCommand(argv: string[], api: CommandApi): Promise<number> {
     },
     strict: true,
   });
-  if (values.help || !sub || !["register", "users", "update-user"].includes(sub)) {
+  if (values.help || sub === "--help" || sub === "-h") {
     process.stdout.write(HELP + "\n");
-    return values.help || !sub ? 0 : 2;
+    return 0;
+  }
+  if (!sub || !["register", "users", "update-user"].includes(sub)) {
+    process.stderr.write(
+      `leadpush ejento: ${sub ? `unknown subcommand "${sub}"` : "which subcommand?"}\n\n${HELP}\n`,
+    );
+    return 2;
   }
   if (!values.destination)
     return fail("--destination is required", `leadpush ejento ${sub} --destination NAME`);

@@ -17,6 +17,21 @@ const updateSchema = z
   .strict()
   .refine((b) => Object.keys(b).length > 0, "give at least one field to change");
 
+const userSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  fullName: z.string().nullable(),
+  isActive: z.boolean(),
+  isSuperuser: z.boolean(),
+});
+const userExample = {
+  id: "5b0f7c1e-8a4e-4f6b-9a57-2f6d1c0e3b11",
+  email: "leads@example.com",
+  fullName: "Lead bot",
+  isActive: true,
+  isSuperuser: false,
+};
+
 /** The Ejento account of an `ejento` destination (Ejento API document): register, list and update users. `admin`. */
 export function ejentoRoutes(app: FastifyInstance, deps: ConnectorRouteDeps): void {
   const { doc, parseInput } = deps;
@@ -28,6 +43,13 @@ export function ejentoRoutes(app: FastifyInstance, deps: ConnectorRouteDeps): vo
         tags,
         summary: "Register the destination's email and password on the Ejento auth app",
         body: doc(registerSchema),
+        response: {
+          201: {
+            ...doc(z.object({ user: userSchema })),
+            description: "The user Ejento created",
+            examples: [{ user: userExample }],
+          },
+        },
       },
     },
     async (req, reply) => {
@@ -38,12 +60,37 @@ export function ejentoRoutes(app: FastifyInstance, deps: ConnectorRouteDeps): vo
   );
   app.get(
     "/v1/destinations/:id/ejento/users",
-    { schema: { tags, summary: "Every Ejento user (paged through; needs a superuser account)" } },
+    {
+      schema: {
+        tags,
+        summary: "Every Ejento user (paged through; needs a superuser account)",
+        response: {
+          200: {
+            ...doc(z.object({ data: z.array(userSchema), count: z.number().int() })),
+            description: "Ejento's users",
+            examples: [{ data: [userExample], count: 1 }],
+          },
+        },
+      },
+    },
     async (req) => listUsers(deps, (req.params as { id: string }).id),
   );
   app.patch(
     "/v1/destinations/:id/ejento/users/:userId",
-    { schema: { tags, summary: "Change an Ejento user", body: doc(updateSchema) } },
+    {
+      schema: {
+        tags,
+        summary: "Change an Ejento user",
+        body: doc(updateSchema),
+        response: {
+          200: {
+            ...doc(z.object({ user: userSchema })),
+            description: "The user as changed",
+            examples: [{ user: { ...userExample, isActive: false } }],
+          },
+        },
+      },
+    },
     async (req) => {
       const { id, userId } = req.params as { id: string; userId: string };
       const body = parseInput(updateSchema, req.body);
