@@ -262,7 +262,7 @@ for (const backend of BACKENDS) {
     const dbs: Db[] = [];
     let clock = Date.now();
     const box = createSecretBox(parseMasterKey(SECRET_KEY));
-    const vendor = { requests: 0, answer: "ok" as "ok" | "refused" };
+    const vendor = { requests: 0, answer: "ok" as "ok" | "refused" | "no answer once" };
     const strategy: AuthStrategy<{ type: string }> = {
       type: "test_token",
       schema: z.object({ type: z.string() }),
@@ -270,6 +270,10 @@ for (const backend of BACKENDS) {
       async obtain(): Promise<ObtainResult> {
         const n = ++vendor.requests;
         await new Promise((r) => setTimeout(r, 300));
+        if (vendor.answer === "no answer once") {
+          vendor.answer = "ok";
+          return { ok: false, code: "auth_unreachable", message: "token endpoint: timed out" };
+        }
         if (vendor.answer === "refused")
           return { ok: false, code: "auth_rejected", message: "bad client secret" };
         return { ok: true, credential: { values: { token: `t${n}` }, expiresAt: clock + 3_600_000 } };
@@ -334,6 +338,15 @@ for (const backend of BACKENDS) {
       clock += CREDENTIAL_LEASE_MS + 1;
       assert.equal(await waiting, "Bearer t1");
       assert.equal(vendor.requests, 1);
+    });
+
+    test("a handshake that got no answer is not held for the others: the next one tries", async () => {
+      vendor.requests = 0;
+      vendor.answer = "no answer once";
+      const sessions = dbs.map((db) => session(runtime(db), "d-unreachable"));
+      const got = await Promise.all(sessions.map(tokenOf));
+      assert.deepEqual(got.sort(), ["Bearer t2", "Bearer t2", "auth_unreachable"]);
+      assert.equal(vendor.requests, 2);
     });
 
     test("a failed handshake is held for all processes, until the destination changes", async () => {

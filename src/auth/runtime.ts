@@ -290,7 +290,10 @@ export class CredentialRuntime {
       const stale = [shared, this.#cache.get(target.id)].find((c) => c?.version === target.version);
       const result = await this.#fetch(target, strategy, http, redactor, stale?.credential);
       const failed = this.#failures.get(target.id);
-      if (!result.ok && failed)
+      // A refusal (or a needed reconnect) answers for every process during its hold: a wrong
+      // password tried by each could lock the account. Not an endpoint that did not answer — that
+      // is also what an aborted handshake (this process shutting down) looks like.
+      if (!result.ok && failed && result.code !== "auth_unreachable")
         hold = {
           until: failed.until,
           version: target.version,
