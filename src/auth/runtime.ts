@@ -1,14 +1,50 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import type { HttpClient, OutboundRequest } from "../http/http-client.ts";
 import type { Redactor } from "../util/redact.ts";
 import type { SecretBox } from "../util/secret-box.ts";
 import type { AuthStrategy, Credential } from "./strategy.ts";
 import type { AuthFailureCode } from "../domain/codes.ts";
+import { memoryCredentialStore } from "./memory-store.ts";
 
 /** Where credentials are shared between workers: the store, sealed. */
 export interface CredentialStore {
   load(destinationId: string): Promise<{ data: string; version: string } | undefined>;
-  save(destinationId: string, data: string, expiresAt: number | undefined): Promise<void>;
-  remove(destinationId: string): Promise<void>;
+  /** With `ifData`: only while the stored (sealed) data is still that text (compare-and-swap). */
+  save(destinationId: string, data: string, expiresAt: number | undefined, ifData?: string): Promise<void>;
+  /** With `ifData`: only while the stored (sealed) data is still that text (compare-and-swap). */
+  remove(destinationId: string, ifData?: string): Promise<void>;
+  /** Who fetches the destination's credential until when, or which failed handshake is held. */
+  leaseOf(destinationId: string): Promise<CredentialLease | undefined>;
+  /**
+   * Takes the right to fetch the destination's credential until `until` when nobody holds it (no
+   * row, its lease or hold over, or a hold of an older `version`'s failure); false when another has it.
+   */
+  takeLease(
+    destinationId: string,
+    holder: string,
+    now: number,
+    until: number,
+    version: string,
+  ): Promise<boolean>;
+  renewLease(destinationId: string, holder: string, until: number): Promise<void>;
+  /**
+   * Ends `holder`'s lease (any holder's when undefined). With `hold`, the row stays as a hold of a
+   * failed handshake (sealed `failure`) that the other processes answer with until `hold.until`.
+   */
+  releaseLease(
+    destinationId: string,
+    holder: string | undefined,
+    hold?: { until: number; version: string; failure: string },
+  ): Promise<void>;
+}
+
+export interface CredentialLease {
+  /** Empty when the row holds a failed handshake. */
+  holder: string;
+  until: number;
+  /** A failed handshake (sealed result) of this destination version, held until `until`. */
+  failure?: { version: string; data: string };
 }
 
 export type PrepareResult =
@@ -49,6 +85,12 @@ export function refreshMargin(lifetimeMs: number): number {
 }
 
 /**
+ * How long a process holds the right to fetch a destination's credential without renewing it: a
+ * crashed fetcher delays the others by at most this. Renewed every quarter while the handshake runs.
+ */
+export const CREDENTIAL_LEASE_MS = 10_000;
+
+/**
  * The one credential runtime for every auth strategy: the single place for caching, expiry margins,
  * single flight, invalidation after a rejection, persistence (sealed) and feeding the redactor.
  */
@@ -62,6 +104,8 @@ export class CredentialRuntime {
   readonly #now: () => number;
   /** Number of handshakes performed, by destination id (for tests and metrics). */
   readonly handshakes = new Map<string, number>();
+  /** Who this runtime is in `credential_leases`. */
+  readonly #holder = randomUUID();
 
   constructor(store: CredentialStore, box: SecretBox, now: () => number = Date.now) {
     this.#store = store;
@@ -75,13 +119,7 @@ export class CredentialRuntime {
    * credential and leave nothing behind in the shared store.
    */
   detached(): CredentialRuntime {
-    const rows = new Map<string, { data: string; version: string }>();
-    const memory: CredentialStore = {
-      load: (id) => Promise.resolve(rows.get(id)),
-      save: (id, data) => Promise.resolve(void rows.set(id, { data, version: "" })),
-      remove: (id) => Promise.resolve(void rows.delete(id)),
-    };
-    return new CredentialRuntime(memory, this.#box, this.#now);
+    return new CredentialRuntime(memoryCredentialStore(), this.#box, this.#now);
   }
 
   /**
@@ -144,6 +182,8 @@ export class CredentialRuntime {
     this.#cache.delete(destinationId);
     this.#failures.delete(destinationId);
     await this.#store.remove(destinationId);
+    // A handshake (or a failure's hold) under the old settings no longer answers for the new ones.
+    await this.#store.releaseLease(destinationId, undefined);
   }
 
   /**
@@ -157,9 +197,12 @@ export class CredentialRuntime {
     if (cached && (rejected === undefined || sameCredential(cached.credential, rejected))) {
       this.#cache.set(target.id, { ...cached, refreshAt: 0 });
     }
-    const shared = await this.#loadShared(target);
-    if (shared && (rejected === undefined || sameCredential(shared.credential, rejected))) {
-      if (shared.credential.refresh === undefined) await this.#store.remove(target.id);
+    // Compare-and-swap on the stored (sealed) text: what is dropped is exactly what was read, so a
+    // credential another process stored meanwhile is never thrown away.
+    const row = await this.#store.load(target.id);
+    const shared = row && this.#open(row.data);
+    if (row && shared && (rejected === undefined || sameCredential(shared.credential, rejected))) {
+      if (shared.credential.refresh === undefined) await this.#store.remove(target.id, row.data);
       // A refresh token stays in the shared store too (marked stale), for other processes and
       // restarts: an OAuth connection made by a person in a browser is not thrown away because
       // one access token was refused.
@@ -168,6 +211,7 @@ export class CredentialRuntime {
           target.id,
           this.#box.seal(JSON.stringify({ ...shared, refreshAt: 0 })),
           shared.credential.expiresAt,
+          row.data,
         );
     }
   }
@@ -178,39 +222,124 @@ export class CredentialRuntime {
     http: HttpClient,
     redactor: Redactor,
   ): Promise<PrepareResultWithCred> {
-    const usable = (c: Cached | undefined): boolean =>
-      c !== undefined && c.version === target.version && c.refreshAt > this.#now();
     const cached = this.#cache.get(target.id);
-    if (cached && usable(cached)) return { ok: true, credential: cached.credential };
+    if (cached && this.#usable(target, cached)) return { ok: true, credential: cached.credential };
     const running = this.#inflight.get(target.id);
     if (running) return running;
     const failed = this.#failures.get(target.id);
     if (failed && failed.version === target.version && failed.until > this.#now()) return failed.result;
-    // Another worker may have refreshed it already: look in the shared store before a handshake.
-    const shared = await this.#loadShared(target);
-    // While the store was read, a handshake here may have started or finished.
-    const latest = this.#cache.get(target.id);
-    if (latest && usable(latest)) return { ok: true, credential: latest.credential };
-    const started = this.#inflight.get(target.id);
-    if (started) return started;
-    if (shared && usable(shared)) {
-      this.#cache.set(target.id, shared);
-      return { ok: true, credential: shared.credential };
-    }
-    const stale = [latest, shared].find((c) => c?.version === target.version);
-    const p = this.#fetch(target, strategy, http, redactor, stale?.credential).finally(() =>
-      this.#inflight.delete(target.id),
-    );
+    const p = this.#shared(target, strategy, http, redactor).finally(() => this.#inflight.delete(target.id));
     this.#inflight.set(target.id, p);
     return p;
+  }
+
+  #usable(target: AuthTarget, c: Cached | undefined): c is Cached {
+    return c !== undefined && c.version === target.version && c.refreshAt > this.#now();
+  }
+
+  /**
+   * One handshake for every process: the shared credential when it is fresh; otherwise the lease
+   * to fetch one, or — while another process holds it — waiting and re-reading what it stores. A
+   * crashed holder's lease runs out; the wait is bounded. A failed handshake's hold is shared too.
+   */
+  async #shared(
+    target: AuthTarget,
+    strategy: AuthStrategy<{ type: string }>,
+    http: HttpClient,
+    redactor: Redactor,
+  ): Promise<PrepareResultWithCred> {
+    const giveUpAt = performance.now() + 3 * target.timeoutMs + CREDENTIAL_LEASE_MS;
+    for (let pause = 25; ; pause = Math.min(pause * 2, 200)) {
+      const shared = await this.#loadShared(target);
+      if (this.#usable(target, shared)) return this.#adopt(target, shared);
+      const now = this.#now();
+      const lease = await this.#store.leaseOf(target.id);
+      const failure = lease?.failure?.version === target.version ? lease.failure : undefined;
+      if (lease && failure && lease.until > now) {
+        const result = this.#openFailure(failure.data);
+        if (result) {
+          this.#failures.set(target.id, { version: target.version, until: lease.until, result });
+          return result;
+        }
+      }
+      const free = !lease || lease.until <= now || (lease.failure !== undefined && !failure);
+      if (
+        free &&
+        (await this.#store.takeLease(target.id, this.#holder, now, now + CREDENTIAL_LEASE_MS, target.version))
+      )
+        return this.#fetchLeased(target, strategy, http, redactor);
+      if (performance.now() > giveUpAt)
+        return {
+          ok: false,
+          code: "auth_unreachable",
+          message: "another process's token request for this destination did not finish in time",
+        };
+      await delay(pause);
+    }
+  }
+
+  /** Fetches under this runtime's lease (renewed meanwhile), then ends it or leaves a failure's hold. */
+  async #fetchLeased(
+    target: AuthTarget,
+    strategy: AuthStrategy<{ type: string }>,
+    http: HttpClient,
+    redactor: Redactor,
+  ): Promise<PrepareResultWithCred> {
+    const renew = setInterval(() => {
+      this.#store
+        .renewLease(target.id, this.#holder, this.#now() + CREDENTIAL_LEASE_MS)
+        .catch(() => undefined);
+    }, CREDENTIAL_LEASE_MS / 4);
+    renew.unref();
+    let hold: { until: number; version: string; failure: string } | undefined;
+    try {
+      // Re-check once the lease is ours: its previous holder may have stored one since our read.
+      const shared = await this.#loadShared(target);
+      if (this.#usable(target, shared)) return this.#adopt(target, shared);
+      // The newest credential of this version (a rotated refresh token may be in the store only).
+      const stale = [shared, this.#cache.get(target.id)].find((c) => c?.version === target.version);
+      const result = await this.#fetch(target, strategy, http, redactor, stale?.credential);
+      const failed = this.#failures.get(target.id);
+      // A refusal (or a needed reconnect) answers for every process during its hold: a wrong
+      // password tried by each could lock the account. Not an endpoint that did not answer — that
+      // is also what an aborted handshake (this process shutting down) looks like.
+      if (!result.ok && failed && result.code !== "auth_unreachable")
+        hold = {
+          until: failed.until,
+          version: target.version,
+          failure: this.#box.seal(JSON.stringify(result)),
+        };
+      return result;
+    } finally {
+      clearInterval(renew);
+      // Should this fail, the lease runs out by itself.
+      await this.#store.releaseLease(target.id, this.#holder, hold).catch(() => undefined);
+    }
+  }
+
+  #adopt(target: AuthTarget, shared: Cached): PrepareResultWithCred {
+    this.#cache.set(target.id, shared);
+    return { ok: true, credential: shared.credential };
   }
 
   /** The shared store's credential of a destination (not put in the cache: it may be older). */
   async #loadShared(target: AuthTarget): Promise<Cached | undefined> {
     const row = await this.#store.load(target.id);
-    if (!row) return undefined;
+    return row && this.#open(row.data);
+  }
+
+  #open(data: string): Cached | undefined {
     try {
-      return JSON.parse(this.#box.open(row.data)) as Cached;
+      return JSON.parse(this.#box.open(data)) as Cached;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #openFailure(data: string): PrepareResultWithCred | undefined {
+    try {
+      const r = JSON.parse(this.#box.open(data)) as PrepareResultWithCred;
+      return r.ok ? undefined : r;
     } catch {
       return undefined;
     }

@@ -366,6 +366,21 @@ const migrations: Record<string, Migration> = {
       await index("deliveries_external_id", "deliveries", `external_id collate ${collation}, lead_id`);
     },
   },
+  "014_credential_leases": {
+    // One token handshake per destination across processes: the process fetching a credential holds
+    // a lease row (renewed while its handshake runs; a crashed one's expires); the others wait and
+    // re-read `credentials`. A failed handshake leaves the row as a hold of its (sealed) failure.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("credential_leases")
+        .addColumn("destination_id", "text", (c) => c.primaryKey())
+        .addColumn("holder", "text", (c) => c.notNull())
+        .addColumn("held_until", "bigint", (c) => c.notNull())
+        .addColumn("version", "text")
+        .addColumn("failure", "text")
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

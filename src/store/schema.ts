@@ -115,6 +115,19 @@ export interface CredentialsTable {
   updated_at: number;
 }
 
+/** Who is fetching a destination's credential, until when (migration 014). */
+export interface CredentialLeasesTable {
+  destination_id: string;
+  /** The fetching runtime's id; empty while the row holds a failed handshake's result. */
+  holder: string;
+  /** ms: a fetcher's lease end (renewed while it runs), or the end of a failure's hold. */
+  held_until: number;
+  /** The destination version a failure was obtained with. */
+  version: string | null;
+  /** Sealed JSON of a failed handshake's result (code, message), held until `held_until`. */
+  failure: string | null;
+}
+
 export interface OAuthStatesTable {
   /** SHA-256 (base64url) of the `state` sent to the provider. */
   id: string;
@@ -198,6 +211,7 @@ export interface Database {
   deliveries: DeliveriesTable & { replay: number };
   attempts: AttemptsTable;
   credentials: CredentialsTable;
+  credential_leases: CredentialLeasesTable;
   oauth_states: OAuthStatesTable;
   batches: BatchesTable;
   batch_items: BatchItemsTable;
