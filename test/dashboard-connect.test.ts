@@ -95,12 +95,14 @@ void describe("dashboard: Connect (real browser, simulated hosted UI)", () => {
       page.keyboard.press("Enter"),
     ]);
     assert.equal(sb.hostedUi.state.authorizationCodeGrants, 1, "the hosted UI issued a code");
-    // Back in the dashboard, still signed in (the key is in the tab), with the destination active.
+    // Back in the dashboard, still signed in (the key is in the tab), on the destination's page,
+    // which shows it active.
     await page.locator("#banner", { hasText: "Connected" }).waitFor();
-    await row.locator(".badge", { hasText: "active" }).waitFor();
+    const head = page.locator(".dest-head");
+    await head.locator("h1 .badge", { hasText: "active" }).waitFor();
     await shot("connected");
     assert.equal(await page.locator("#login").isHidden(), true);
-    assert.equal(await row.locator('button[data-connect="eminence"]').textContent(), "Reconnect");
+    assert.equal(await head.locator('button[data-connect="eminence"]').textContent(), "Reconnect");
     const done = await delivered(t, leadId);
     assert.equal(done.attemptCount, 1);
     assert.deepEqual(pageErrors, []);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { LATENCY_BOUNDS_MS, MAX_FAILURE_CODES } from "../store/destination-stats.ts";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
+import { json } from "./openapi.ts";
 
 const WINDOWS = { "24h": 24, "7d": 7 * 24 } as const;
 
@@ -70,7 +71,34 @@ export function destinationStatsRoutes(app: FastifyInstance, deps: ApiDeps): voi
         summary: "Attempts per hour by outcome, attempt latency per hour and failures by error code",
         params: doc(z.object({ id: z.string().describe("Destination id or name") })),
         querystring: doc(statsQuery),
-        response: { 200: doc(statsSchema), 400: doc(errorSchema), 404: doc(errorSchema) },
+        response: {
+          200: json("Hourly figures of the window, oldest hour first, and failures by code", statsSchema, {
+            destination: { id: "01JTWZZ9QQ01", name: "crm" },
+            window: "24h",
+            from: "2026-05-03T10:00:00.000Z",
+            to: "2026-05-04T09:30:00.000Z",
+            latency: { boundsMs: [...LATENCY_BOUNDS_MS] },
+            buckets: [
+              {
+                hour: "2026-05-04T09:00:00.000Z",
+                attempts: 42,
+                delivered: 40,
+                failed: 1,
+                retrying: 1,
+                awaiting: 0,
+                blocked: 0,
+                p50Ms: 84,
+                p95Ms: 310,
+              },
+            ],
+            totals: { attempts: 42, delivered: 40, failed: 1, retrying: 1, awaiting: 0, blocked: 0 },
+            failures: [
+              { code: "http_500", count: 2, lastSeen: "2026-05-04T09:12:00.000Z", lastMessage: "HTTP 500" },
+            ],
+          }),
+          400: doc(errorSchema),
+          404: doc(errorSchema),
+        },
       },
     },
     async (req): Promise<z.infer<typeof statsSchema>> => {

@@ -5,6 +5,7 @@ import { compileFilter, compileMapping, ExpressionFailure } from "../connectors/
 import { destinationFormSchemas } from "../destinations/form-schemas.ts";
 import { AppError, type ErrorDetail } from "../util/errors.ts";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
+import { json } from "./openapi.ts";
 import { dryRun, dryRunResultSchema, TEST_LEAD_ID, testLead, testLeadFields } from "./dry-run.ts";
 
 /** The error shape of a 4xx answer (`details` may carry more than these fields). */
@@ -77,12 +78,24 @@ export function destinationToolRoutes(app: FastifyInstance, deps: ApiDeps): void
         summary:
           "The schemas destinations are validated with, as JSON Schema: common fields, connectors, auth types",
         response: {
-          200: doc(
+          200: json(
+            "Common fields, each connector's fields and auth types, each auth type's fields (JSON Schema)",
             z.object({
               common: z.record(z.string(), z.unknown()),
               connectors: z.array(z.looseObject({ name: z.string(), secretFields: z.array(z.string()) })),
               authTypes: z.array(z.looseObject({ type: z.string(), secretFields: z.array(z.string()) })),
             }),
+            {
+              common: { type: "object", properties: { name: { type: "string" } } },
+              connectors: [{ name: "http", secretFields: [], authTypes: ["none", "basic", "bearer"] }],
+              authTypes: [
+                {
+                  type: "basic",
+                  secretFields: ["password"],
+                  schema: { type: "object", properties: { username: { type: "string" } } },
+                },
+              ],
+            },
           ),
         },
       },
@@ -100,7 +113,18 @@ export function destinationToolRoutes(app: FastifyInstance, deps: ApiDeps): void
           "A wrong expression is an answer, not a request error: `ok: false` with the error's code, " +
           "message and position. The lead is `lead`, the stored lead `leadId`, or the sample lead.",
         body: doc(previewSchema),
-        response: { 200: doc(previewResultSchema), ...errors },
+        response: {
+          200: json("What the expression gives for the lead, or its error", previewResultSchema, {
+            ok: false,
+            error: {
+              code: "expression_error",
+              message: 'Expected ")", got end of expression',
+              path: ["filter"],
+              position: 14,
+            },
+          }),
+          ...errors,
+        },
       },
     },
     async (req) => {
@@ -121,7 +145,24 @@ export function destinationToolRoutes(app: FastifyInstance, deps: ApiDeps): void
           "The auth handshake is real and keeps nothing; the push is only recorded unless `send`. " +
           "Nothing is stored as a delivery; secrets in the answer are redacted.",
         body: doc(unsavedTestSchema),
-        response: { 200: doc(dryRunResultSchema), ...errors },
+        response: {
+          200: json("The handshake's result and every exchange, redacted", dryRunResultSchema, {
+            destination: "crm",
+            sent: false,
+            auth: { type: "basic", ok: true },
+            outcome: { kind: "dry_run" },
+            requests: [
+              {
+                step: "push",
+                method: "POST",
+                url: "https://crm.example.com/api/leads",
+                requestHeaders: { authorization: "[redacted]" },
+              },
+            ],
+            durationMs: 12,
+          }),
+          ...errors,
+        },
       },
     },
     async (req) => {

@@ -3,7 +3,8 @@ import { stringify } from "csv-stringify";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { type ApiDeps, doc, parseInput } from "./deps.ts";
-import { deliveryFilter, deliveryQuery, errorResponse, leadFilter } from "./list-filters.ts";
+import { deliveryFilter, deliveryQuery, leadFilter } from "./list-filters.ts";
+import { errorResponse, other } from "./openapi.ts";
 import { deliveryView, leadView } from "./views.ts";
 
 /** Rows read per query while streaming (keyset pages). */
@@ -55,6 +56,13 @@ const DELIVERY_COLUMNS = [
   "updatedAt",
 ] as const;
 
+const CSV_EXAMPLE =
+  LEAD_COLUMNS.join(",") +
+  "\n01JTX0Q5KZ7P,2026-05-04T09:30:00.000Z,Asha,Rao,asha@example.com,'+919820012345,Pune,,web,,,false\n";
+const DELIVERY_CSV_EXAMPLE =
+  DELIVERY_COLUMNS.join(",") +
+  "\n01JTX0Q5M4D1,2026-05-04T09:30:00.000Z,01JTX0Q5KZ7P,crm,failed,3,http_500,HTTP 500,500,,,2026-05-04T09:31:00.000Z\n";
+
 /** Streams `pages` (keyset, newest first) as CSV, at most `cap` rows. */
 function sendCsv<T extends { id: string }>(
   reply: FastifyReply,
@@ -91,10 +99,10 @@ function sendCsv<T extends { id: string }>(
     .send(csv);
 }
 
-const csvResponse = {
-  200: { type: "string", description: "CSV with a header row (text/csv)" },
+const csvResponse = (example: string) => ({
+  200: other("CSV with a header row", "text/csv", example),
   "4xx": errorResponse,
-};
+});
 
 /** CSV exports of the lead and delivery lists, with the lists' filters: the `admin` scope. */
 export function exportRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -111,7 +119,7 @@ export function exportRoutes(app: FastifyInstance, deps: ApiDeps): void {
           "with = + - @ are prefixed with ' (no formulas in a spreadsheet).",
         querystring: doc(leadQuery),
         produces: ["text/csv"],
-        response: csvResponse,
+        response: csvResponse(CSV_EXAMPLE),
       },
     },
     async (req, reply) => {
@@ -148,7 +156,7 @@ export function exportRoutes(app: FastifyInstance, deps: ApiDeps): void {
           "with = + - @ are prefixed with ' (no formulas in a spreadsheet).",
         querystring: doc(deliveryExportQuery),
         produces: ["text/csv"],
-        response: csvResponse,
+        response: csvResponse(DELIVERY_CSV_EXAMPLE),
       },
     },
     async (req, reply) => {

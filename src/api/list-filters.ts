@@ -49,30 +49,3 @@ export async function deliveryQuery(deps: ApiDeps, f: z.infer<typeof deliveryFil
     until: ms(f.until),
   };
 }
-
-/** The error shape, for the OpenAPI document of 4xx answers. */
-export const errorResponse = {
-  type: "object",
-  properties: {
-    error: {
-      type: "object",
-      properties: {
-        code: { type: "string" },
-        message: { type: "string" },
-        details: { type: "array", items: { type: "object", additionalProperties: true } },
-      },
-      required: ["code", "message"],
-    },
-  },
-  required: ["error"],
-} as const;
-
-/** A list page: `data` (objects as the single read shows them) and the next cursor. */
-export const pageResponse = {
-  type: "object",
-  properties: {
-    data: { type: "array", items: { type: "object", additionalProperties: true } },
-    nextCursor: { type: "string", nullable: true },
-  },
-  required: ["data", "nextCursor"],
-} as const;
