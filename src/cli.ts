@@ -12,7 +12,7 @@ const HELP_COMMANDS = `leadpush — a self-hosted lead push gateway
 Usage: leadpush <command> [options]
 
 Commands
-  serve                 API + worker + dashboard on $PORT (8080), embedded SQLite in ./data unless DATABASE_URL
+  serve [--no-worker]   API + worker + dashboard on $PORT (8080), embedded SQLite in ./data unless DATABASE_URL
   worker                only the delivery worker (scale out: many workers, one Postgres)
   migrate               apply database migrations and exit
   sandbox [--port N]    simulators of every seed system on one port (default 8090)
@@ -72,29 +72,42 @@ function onSignals(stop: () => Promise<void>, graceMs: number): void {
 const serve: Handler = async (argv) => {
   const { values } = parseArgs({
     args: argv,
-    options: { help: { type: "boolean", short: "h" } },
+    options: { help: { type: "boolean", short: "h" }, "no-worker": { type: "boolean" } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(
-      "leadpush serve — API, worker, dashboard and docs in one process.\nConfigure with environment variables (see 'leadpush --help').\n",
+      "leadpush serve — API, worker, dashboard and docs in one process.\n" +
+        "  --no-worker   API and dashboard only (an API node behind a load balancer): `leadpush worker`\n" +
+        "                processes on the same Postgres database push the leads it accepts\n" +
+        "Configure with environment variables (see 'leadpush --help').\n",
     );
     return 0;
   }
   const config = loadConfig();
+  const noWorker = values["no-worker"] === true;
+  if (noWorker && config.database.kind === "sqlite")
+    return fail(
+      "--no-worker needs Postgres: on SQLite no other process can share the database, so nothing would push the leads",
+      "set DATABASE_URL=postgres://… and run `leadpush worker` processes beside it",
+    );
   const { applyConfigFile, createApp } = await import("./app.ts");
   const { loadConfigFile } = await import("./config-file.ts");
   const { createLogger } = await import("./logger.ts");
   const file = loadConfigFile(config.configFile);
   const log = createLogger(config.logLevel);
   const hasConfiguredKeys = (file?.apiKeys.length ?? 0) > 0;
-  const app = await createApp(config, { logger: log, bootstrapKey: !hasConfiguredKeys });
+  const app = await createApp(config, {
+    logger: log,
+    bootstrapKey: !hasConfiguredKeys,
+    ...(noWorker ? { worker: false } : {}),
+  });
   if (file) await applyConfigFile(app, file);
   const url = await app.start();
   const db = config.database.kind === "sqlite" ? `SQLite ${config.database.path}` : "Postgres";
   const lines = [
     "",
-    `  leadpush is running at ${url}  (database: ${db})`,
+    `  leadpush is running at ${url}  (database: ${db}${noWorker ? "; no worker: `leadpush worker` processes push" : ""})`,
     `  dashboard: ${url}/dashboard`,
     `  API docs:  ${url}/docs      health: ${url}/healthz      metrics: ${url}/metrics`,
   ];

@@ -1,13 +1,15 @@
 // The command line as a new user meets it: exit codes of help and usage errors, keys create/list/
 // revoke against a real database, an old Node, the demo's port clash and its live terminal output.
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer as createHttpServer } from "node:http";
+import { type AddressInfo, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { freePort, startApp } from "./helpers/harness.ts";
+import { ADMIN_TOKEN, eventually, freePort, freshDatabase, SECRET_KEY, startApp } from "./helpers/harness.ts";
 
 const BIN = join(import.meta.dirname, "..", "bin", "leadpush.js");
 const dir = mkdtempSync(join(tmpdir(), "leadpush-cli-"));
@@ -196,4 +198,82 @@ void describe("demo", () => {
       }
     },
   );
+});
+
+void describe("serve --no-worker: an API node, with workers elsewhere", () => {
+  void test("on SQLite it is refused (nothing would push), with what to do instead", async () => {
+    const r = await cli(["serve", "--no-worker"]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--no-worker needs Postgres[\s\S]*leadpush worker/);
+  });
+
+  void test("on Postgres it accepts leads and pushes none; a worker process pushes them", async () => {
+    const db = await freshDatabase("postgres");
+    const received: string[] = [];
+    const sink = createHttpServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString("utf8")));
+      req.on("end", () => {
+        received.push(body);
+        res.writeHead(201, { "content-type": "application/json" }).end('{"id":"s-1"}');
+      });
+    });
+    await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+    const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const procEnv = {
+      ...env,
+      DATABASE_URL: db.url,
+      LEADPUSH_DATA_DIR: db.dir,
+      LEADPUSH_SECRET_KEY: SECRET_KEY,
+      LEADPUSH_ADMIN_TOKEN: ADMIN_TOKEN,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+    };
+    const children: ChildProcess[] = [];
+    try {
+      const api = spawn(process.execPath, [BIN, "serve", "--no-worker"], { env: procEnv, stdio: "pipe" });
+      children.push(api);
+      let banner = "";
+      api.stdout!.on("data", (c: Buffer) => (banner += c.toString("utf8")));
+      await eventually(async () => (await fetch(`${base}/readyz`)).ok, 30_000, "serve --no-worker");
+      assert.match(banner, /no worker: `leadpush worker` processes push/);
+      const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+      const dest = await fetch(`${base}/v1/destinations`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ name: "sink", connector: "http", url: `${sinkUrl}/leads` }),
+      });
+      assert.equal(dest.status, 201, await dest.text());
+      const lead = await fetch(`${base}/v1/leads`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ name: "Nowork", email: "nowork@example.com" }),
+      });
+      assert.equal(lead.status, 201);
+      const { id } = (await lead.json()) as { id: string };
+      const status = async () =>
+        (
+          (await (await fetch(`${base}/v1/leads/${id}`, { headers })).json()) as {
+            deliveries: { status: string }[];
+          }
+        ).deliveries[0]!.status;
+      // Nothing in this process pushes it (a worker would have within milliseconds).
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await status(), "pending");
+      assert.deepEqual(received, []);
+      const worker = spawn(process.execPath, [BIN, "worker"], { env: procEnv, stdio: "ignore" });
+      children.push(worker);
+      await eventually(async () => (await status()) === "delivered", 30_000, "the worker to push it");
+      assert.equal(received.length, 1);
+      assert.match(received[0]!, /nowork@example\.com/);
+    } finally {
+      for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+      await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : once(c, "exit"))));
+      sink.close();
+      await db.drop();
+    }
+  });
 });
