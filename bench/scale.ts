@@ -263,7 +263,7 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
     );
     if (f.crash)
       console.log(
-        `${"".padEnd(14)} crash run: ${f.crash.kills} kill -9s, ${f.crash.accepted} leads accepted, ${f.crash.missing} lost, ${f.crash.repeatedSameKey} pushed again with the same Idempotency-Key, ${f.crash.repeatedNewKey} with another`,
+        `${"".padEnd(14)} crash run: ${f.crash.kills} kill -9s${f.crash.kills < o.kill ? ` (of ${o.kill}: the load ended first; one every 1.5 s)` : ""}, ${f.crash.accepted} leads accepted, ${f.crash.missing} lost, ${f.crash.repeatedSameKey} pushed again with the same Idempotency-Key, ${f.crash.repeatedNewKey} with another`,
       );
     console.log(
       `bench-scale: db=${o.db} processes=${o.processes} topology=${f.topology} delivered_per_s=${fmt(f.deliveredPerS)} ratio=${(f.deliveredPerS / mean).toFixed(3)} p99_ms=${fmt(f.p99)} token_requests=${f.tokenRequests} duplicates=${f.duplicates}${f.crash ? ` kills=${f.crash.kills} lost=${f.crash.missing} repeated=${f.crash.repeatedSameKey} repeated_new_key=${f.crash.repeatedNewKey}` : ""}`,
