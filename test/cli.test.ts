@@ -271,7 +271,7 @@ void describe("serve --no-worker: an API node, with workers elsewhere", () => {
       assert.match(received[0]!, /nowork@example\.com/);
     } finally {
       for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
-      await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : once(c, "exit"))));
+      await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : once(c, "exit"))));
       sink.close();
       await db.drop();
     }
