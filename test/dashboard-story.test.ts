@@ -99,6 +99,15 @@ void describe("dashboard: the operator's whole story (real browser, sandbox)", (
       await text(failed),
       "Sign-in (csrf) failed — auth_rejected: token endpoint answered 401: Logon failed",
     );
+    assert.match(
+      await text(page.locator(".test-result [data-outcome]")),
+      /^Outcome: retryable failure \(a delivery would be tried again\) — auth_rejected/,
+    );
+    // The refused sign-in's exchange, labelled: its request (password redacted) and the answer.
+    const token = page.locator('.test-result .exchange[data-step="auth:csrf"]');
+    assert.match(await text(token.locator("[data-part=request-headers]")), /authorization\s+\[redacted\]/);
+    assert.equal(await text(token.locator("h4").nth(1)), "Response 401");
+    assert.equal(await text(token.locator("[data-part=response-body]")), "Logon failed");
     assert.equal(csrf.state.leads.length, 0);
 
     // Fixed: Test again (Enter on the focused button): the redacted request that would be sent.
@@ -109,9 +118,12 @@ void describe("dashboard: the operator's whole story (real browser, sandbox)", (
     assert.equal(await text(page.locator("[data-auth=ok]")), "Sign-in (csrf): OK");
     const push = page.locator('.test-result .exchange[data-step^="push"]');
     const pushHeaders = await text(push.locator("[data-part=request-headers]"));
-    assert.match(pushHeaders, /"x-csrf-token": "\[redacted\]"/);
-    assert.match(pushHeaders, /"authorization": "\[redacted\]"/);
-    assert.match(await text(push.locator("[data-part=request-body]")), /"name":"Asha"/);
+    assert.match(pushHeaders, /x-csrf-token\s+\[redacted\]/);
+    assert.match(pushHeaders, /authorization\s+\[redacted\]/);
+    assert.match(await text(push.locator("[data-part=request-body]")), /"name": "Asha"/);
+    // Labelled as in the inspector: the push of a dry run was not sent, so it has no answer.
+    assert.match(await text(push.locator("header")), /push \(dry run: not sent\)\s+POST\s+\S+\/csrf\/leads\s+not sent/);
+    assert.equal(await text(push.locator("h4").nth(1)), "Not sent");
     assert.doesNotMatch(await page.content(), new RegExp(A.csrf.password));
     assert.equal(csrf.state.leads.length, 0, "a test sends nothing");
     await shot("test-ok-redacted");
