@@ -122,7 +122,10 @@ void describe("dashboard: the operator's whole story (real browser, sandbox)", (
     assert.match(pushHeaders, /authorization\s+\[redacted\]/);
     assert.match(await text(push.locator("[data-part=request-body]")), /"name": "Asha"/);
     // Labelled as in the inspector: the push of a dry run was not sent, so it has no answer.
-    assert.match(await text(push.locator("header")), /push \(dry run: not sent\)\s+POST\s+\S+\/csrf\/leads\s+not sent/);
+    assert.match(
+      await text(push.locator("header")),
+      /push \(dry run: not sent\)\s+POST\s+\S+\/csrf\/leads\s+not sent/,
+    );
     assert.equal(await text(push.locator("h4").nth(1)), "Not sent");
     assert.doesNotMatch(await page.content(), new RegExp(A.csrf.password));
     assert.equal(csrf.state.leads.length, 0, "a test sends nothing");
@@ -333,7 +336,7 @@ void describe("dashboard: the operator's whole story (real browser, sandbox)", (
     await page.keyboard.press("Enter");
     const count = page.locator("[data-replay-count]");
     await count.waitFor();
-    assert.equal(await text(count), "Send 2 failed deliveries again?");
+    assert.equal(await text(count), "Send 2 failed deliveries of crm-csrf from the last hour again?");
     await shot("replay-confirm");
     assert.equal(csrf.state.leads.length, 4, "nothing sent before the confirmation");
     await page.keyboard.press("Enter"); // the focused Replay 2
