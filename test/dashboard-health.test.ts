@@ -54,8 +54,14 @@ describe("dashboard: destination health and attempt inspector (real browser)", (
       await waitStatus(t, id, "delivered");
 
     await signIn();
-    await page.click(`tr[data-destination=${name}] a[data-health-link]`);
-    await page.waitForURL(/#\/health\/flaky-crm$/);
+    // The overview's name opens the destination's page, the health panel above its settings; an
+    // old #/health/<name> link lands there too.
+    await page.click(`tr[data-destination=${name}] a[data-destination-link]`);
+    await page.waitForURL(/#\/destinations\/[^/?]+$/);
+    await page.locator(".dest-head h1", { hasText: name }).waitFor();
+    await page.goto(`${t.url}/dashboard#/health/${name}`);
+    await page.waitForURL(new RegExp(`#/destinations/${name}$`));
+    await page.locator(".dest-head h1", { hasText: name }).waitFor();
     const totals = page.locator("[data-totals]");
     await totals.waitFor();
     assert.equal(await totals.textContent(), "5 attempts: 3 delivered, 0 retrying, 2 failed");
@@ -83,8 +89,8 @@ describe("dashboard: destination health and attempt inspector (real browser)", (
     assert.equal(await outcomes.locator("line.grid").count(), 3, "the y axis' grid lines");
     assert.deepEqual(
       (await outcomes.locator("text.axis").allTextContents()).slice(0, 3),
-      ["0", "3", "5"],
-      "y axis labelled 0, half and the top (5 attempts)",
+      ["0", "2.5", "5"],
+      "y axis labelled 0, half and the top (5 attempts): each grid line with its own value",
     );
 
     // Failures grouped by code, with a link to those deliveries.

@@ -126,7 +126,10 @@ describe("dashboard: leads, timeline, filters, replay, CSV (real browser)", () =
     const count = page.locator("[data-replay-count]");
     await count.waitFor();
     assert.equal(await count.getAttribute("data-replay-count"), "2");
-    assert.equal((await count.textContent())?.trim(), "Send 2 failed deliveries again?");
+    assert.equal(
+      (await count.textContent())?.trim(),
+      "Send 2 failed deliveries of crm-flaky from the last hour again?",
+    );
     await shot("replay-confirm");
     assert.equal(bad.sink.counts.ok, 0, "nothing replayed before the confirmation");
     await page.keyboard.press("Enter"); // the confirm button has the focus

@@ -1,4 +1,5 @@
-// The leadpush dashboard: hash routes (#/overview, #/deliveries?status=…, #/leads?q=…, #/leads/ID)
+// The leadpush dashboard: hash routes (#/overview, #/deliveries?status=…, #/leads?q=…, #/leads/ID,
+// #/destinations, #/destinations/new, #/destinations/ID, #/keys)
 // over the JSON API. No build step, no framework; API data is only ever rendered as text.
 import { api, ApiError, key, qs } from "./api.js";
 import { connectButton, connectedNotice } from "./connect.js";
@@ -6,7 +7,6 @@ import { replayButton } from "./deliveries.js";
 import { deliveries } from "./delivery-list.js";
 import { destination, destinations } from "./destinations.js";
 import { STATUSES, badge, fill, h, table } from "./dom.js";
-import { health } from "./destination-health.js";
 import { keys } from "./keys.js";
 import { lead, leads } from "./leads.js";
 import { $, currentView, handle, refreshNow, show, showLogin } from "./page.js";
@@ -45,7 +45,15 @@ function overview() {
           h(
             "tr",
             { "data-destination": d.name },
-            h("td", {}, h("a", { href: `#/deliveries${qs({ destination: d.name })}` }, d.name)),
+            h(
+              "td",
+              {},
+              h(
+                "a",
+                { href: `#/destinations/${encodeURIComponent(d.id)}`, "data-destination-link": "" },
+                d.name,
+              ),
+            ),
             h("td", {}, d.connector),
             h("td", {}, d.authType),
             h("td", {}, d.enabled ? badge(d.state) : badge("disabled")),
@@ -55,13 +63,21 @@ function overview() {
             h(
               "td",
               { class: "nowrap" },
-              h("a", { href: `#/health/${encodeURIComponent(d.name)}`, "data-health-link": "" }, "Health"),
+              h(
+                "a",
+                { href: `#/deliveries${qs({ destination: d.name })}`, "data-deliveries-link": "" },
+                "Deliveries",
+              ),
               d.deliveries.failed ? [" ", replayButton(d.name, d.deliveries.failed)] : null,
               connectButton(d),
             ),
           ),
         ),
-        "No destinations yet: create one with POST /v1/destinations (see /docs).",
+        [
+          "No destinations yet: create one with ",
+          h("a", { href: "#/destinations/new" }, "New destination"),
+          ".",
+        ],
       ),
     );
   }
@@ -72,13 +88,15 @@ function overview() {
 
 const VIEWS = { overview, deliveries, leads, destinations, keys };
 /** Views of one thing: #/<name>/<id>. */
-const DETAILS = { leads: lead, health, destinations: destination };
+const DETAILS = { leads: lead, destinations: destination };
 
 function onRoute() {
   if (!key.get()) return showLogin();
   const [path = "", query = ""] = location.hash.replace(/^#\/?/, "").split("?");
   const [name = "", id] = path.split("/");
   const params = new URLSearchParams(query);
+  // A destination has one page (health panel, actions, settings): old #/health/<name> links land there.
+  if (name === "health" && id) return location.replace(`#/destinations/${id}`);
   connectedNotice(params);
   const detail = id ? DETAILS[name] : undefined;
   const view = detail ? name : VIEWS[name] ? name : "overview";

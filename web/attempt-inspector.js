@@ -41,12 +41,12 @@ function pretty(body) {
   }
 }
 
-function headers(hs) {
+function headers(hs, part) {
   const entries = Object.entries(hs ?? {});
-  if (entries.length === 0) return h("p", { class: "muted" }, "No headers.");
+  if (entries.length === 0) return h("p", { class: "muted", "data-part": part }, "No headers.");
   return h(
     "table",
-    { class: "headers" },
+    { class: "headers", "data-part": part },
     h(
       "tbody",
       {},
@@ -74,9 +74,11 @@ function timeline(e, total) {
 }
 
 function exchange(e, i, total) {
+  // A dry run's push was never sent: no answer to show.
+  const sent = e.status !== undefined || e.error !== undefined;
   const result = e.error
     ? h("span", { class: "error" }, `${e.error.code}: ${e.error.message}`)
-    : h("span", { class: "exchange-status" }, `HTTP ${e.status ?? "–"}`);
+    : h("span", { class: "exchange-status" }, sent ? `HTTP ${e.status}` : "not sent");
   const when = e.startMs === undefined ? ms(e.durationMs) : `at +${ms(e.startMs)}, took ${ms(e.durationMs)}`;
   return h(
     "article",
@@ -100,26 +102,33 @@ function exchange(e, i, total) {
         "section",
         {},
         h("h4", {}, "Request"),
-        headers(e.requestHeaders),
+        headers(e.requestHeaders, "request-headers"),
         e.requestBody !== undefined
-          ? h("pre", { class: "excerpt request-body" }, pretty(e.requestBody))
+          ? h("pre", { class: "excerpt request-body", "data-part": "request-body" }, pretty(e.requestBody))
           : h("p", { class: "muted" }, "No body."),
       ),
       h(
         "section",
         {},
-        h("h4", {}, e.error ? "No answer" : `Response ${e.status ?? ""}`),
-        e.error ? null : headers(e.responseHeaders),
-        e.responseBody ? h("pre", { class: "excerpt response-body" }, pretty(e.responseBody)) : null,
+        h("h4", {}, e.error ? "No answer" : sent ? `Response ${e.status}` : "Not sent"),
+        e.error || !sent ? null : headers(e.responseHeaders, "response-headers"),
+        e.responseBody
+          ? h("pre", { class: "excerpt response-body", "data-part": "response-body" }, pretty(e.responseBody))
+          : null,
       ),
     ),
   );
 }
 
+/** Exchanges (an attempt's, or a Test's `requests`) on one time line of `durationMs` at least. */
+export function exchangeList(exchanges, durationMs = 0) {
+  const total = Math.max(durationMs, ...exchanges.map((e) => (e.startMs ?? 0) + (e.durationMs ?? 0)));
+  return exchanges.map((e, i) => exchange(e, i, total));
+}
+
 /** The inspector of attempt `a` (one element of `attempts` in GET /v1/deliveries/:id). */
 export function inspector(a) {
   const exchanges = a.exchanges ?? [];
-  const total = Math.max(a.durationMs ?? 0, ...exchanges.map((e) => (e.startMs ?? 0) + (e.durationMs ?? 0)));
   return h(
     "div",
     { class: "inspector", "data-inspector": a.number },
@@ -130,7 +139,7 @@ export function inspector(a) {
         "Secrets, tokens and cookies are redacted as stored.",
     ),
     exchanges.length
-      ? exchanges.map((e, i) => exchange(e, i, total))
+      ? exchangeList(exchanges, a.durationMs ?? 0)
       : h(
           "p",
           { class: "muted" },

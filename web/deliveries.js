@@ -2,7 +2,7 @@
 // expand to their attempts), retry and replay.
 import { api } from "./api.js";
 import { inspectButton, inspector, isInspected } from "./attempt-inspector.js";
-import { badge, h, ms, short, table, time } from "./dom.js";
+import { badge, destinationLink, h, ms, short, table, time } from "./dom.js";
 import { act, refreshNow } from "./page.js";
 
 /** Expanded delivery rows stay open across refreshes; their attempts are in `details`. */
@@ -145,7 +145,7 @@ export function deliveryTable(rows, withLead = true) {
             {},
             h("a", { href: `#/leads/${encodeURIComponent(d.leadId)}`, class: "mono" }, short(d.leadId)),
           ),
-        h("td", {}, d.destination ?? "(deleted)"),
+        h("td", {}, destinationLink(d.destinationId, d.destination)),
         h("td", {}, badge(d.status)),
         h("td", { class: "num" }, d.attemptCount),
         h("td", {}, lastResult(d)),

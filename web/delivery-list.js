@@ -99,6 +99,14 @@ export function deliveries(params) {
       const dry = await api("POST", "/v1/deliveries/replay", { ...body, dryRun: true });
       if (dry.count === 0) return fill(confirmBox, h("p", { class: "muted" }, "No delivery to replay."));
       const what = `${dry.count}${dry.capped ? ` (the first ${dry.limit}; more match)` : ""}`;
+      // What the filter is, in words: a person confirms what they see, not only a number.
+      const scope = [
+        f.destination && ` of ${f.destination}`,
+        f.errorCode && ` with ${f.errorCode}`,
+        RANGES[f.range] && f.range ? ` from the ${RANGES[f.range].toLowerCase()}` : "",
+      ]
+        .filter(Boolean)
+        .join("");
       const yes = h(
         "button",
         {
@@ -117,7 +125,11 @@ export function deliveries(params) {
       );
       fill(
         confirmBox,
-        h("p", { "data-replay-count": dry.count }, `Send ${what} ${body.status[0]} deliveries again?`),
+        h(
+          "p",
+          { "data-replay-count": dry.count },
+          `Send ${what} ${body.status[0]} deliveries${scope} again?`,
+        ),
         yes,
         h("button", { type: "button", class: "secondary", onclick: () => fill(confirmBox) }, "Cancel"),
       );

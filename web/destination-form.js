@@ -3,6 +3,7 @@
 // and Send test lead run the form as it is, saved or not (POST /v1/destinations/test).
 import { api, ApiError } from "./api.js";
 import { fieldSet, FieldError, showErrors } from "./destination-fields.js";
+import { exchangeList } from "./attempt-inspector.js";
 import { fill, h } from "./dom.js";
 import { filterEditor, leadPicker, mappingEditor } from "./expression-editor.js";
 import { banner, handle } from "./page.js";
@@ -259,13 +260,16 @@ export function destinationForm(schemas, original, onSaved) {
 
 const errorless = (el) => ({ el, error: () => undefined, clear: () => undefined });
 
+/** An outcome's kind as a person reads it (`retry` is the worker's word for a retryable failure). */
+const OUTCOME_WORDS = { retry: "retryable failure (a delivery would be tried again)" };
+
 /** The answer of a test: the sign-in, the outcome, every request (redacted by the server). */
 export function testResult(r) {
   const o = r.outcome;
   const outcome =
     o.kind === "dry_run"
       ? "Dry run: the request below was not sent."
-      : `${o.kind}${o.code ? ` — ${o.code}: ${o.message}` : ""}${o.status ? ` (HTTP ${o.status})` : ""}`;
+      : `${OUTCOME_WORDS[o.kind] ?? o.kind}${o.code ? ` — ${o.code}: ${o.message}` : ""}${o.status ? ` (HTTP ${o.status})` : ""}`;
   return h(
     "div",
     { "data-test-result": r.auth.ok ? "ok" : "auth_failed" },
@@ -279,29 +283,7 @@ export function testResult(r) {
     ),
     h("p", { "data-outcome": o.kind }, `Outcome: ${outcome}`),
     o.result !== undefined ? h("pre", { class: "json" }, JSON.stringify(o.result, null, 2)) : null,
-    r.requests.map((x) =>
-      h(
-        "div",
-        { class: "exchange", "data-step": x.step },
-        h(
-          "h4",
-          {},
-          `${x.step}: ${x.method} ${x.url}`,
-          x.status ? ` → ${x.status}` : "",
-          x.error ? ` → ${x.error.code}` : "",
-        ),
-        h(
-          "pre",
-          { class: "json", "data-part": "request-headers" },
-          JSON.stringify(x.requestHeaders, null, 2),
-        ),
-        x.requestBody !== undefined
-          ? h("pre", { class: "json", "data-part": "request-body" }, x.requestBody)
-          : null,
-        x.responseBody !== undefined
-          ? h("pre", { class: "json", "data-part": "response-body" }, x.responseBody)
-          : null,
-      ),
-    ),
+    // Every request, shown as the attempt inspector shows an attempt's (labelled, headers as a table).
+    h("div", { class: "inspector" }, exchangeList(r.requests)),
   );
 }

@@ -1,8 +1,8 @@
 // A destination's health panel (read-only): state and health figures from
 // GET /v1/destinations/:id, attempts per hour by outcome and latency per hour (24 h or 7 days) from
 // GET /v1/destinations/:id/stats as hand-made SVG, and recent failures grouped by error code.
-// `destinationHealth(el, name)` renders into `el` and returns { refresh }; `health(params, name)` is
-// the #/health/<name> view showing it alone. Data is only ever rendered as text.
+// `destinationHealth(el, name)` renders into `el` and returns { refresh }: the destination's page
+// (destinations.js) shows it above its settings. Data is only ever rendered as text.
 import { api, qs } from "./api.js";
 import { badge, fill, h, time } from "./dom.js";
 import { refreshNow } from "./page.js";
@@ -24,6 +24,9 @@ function s(tag, attrs = {}, ...children) {
     if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
   return el;
 }
+
+/** An axis label: the grid line's own value (the half of 5 is 2.5, not 3). */
+const tick = (v) => (Number.isInteger(v) ? String(v) : String(Math.round(v * 10) / 10));
 
 /** 1, 2, 5 × 10ⁿ at or above `n` (an axis maximum). */
 function niceMax(n) {
@@ -70,7 +73,7 @@ function chart(kind, label, buckets, windowName, max, unit, bars) {
     s("title", {}, label),
     ticks.map((t) => [
       s("line", { x1: left, x2: W - 8, y1: y(t), y2: y(t), class: "grid" }),
-      s("text", { x: left - 6, y: y(t) + 4, class: "axis", "text-anchor": "end" }, `${Math.round(t)}${unit}`),
+      s("text", { x: left - 6, y: y(t) + 4, class: "axis", "text-anchor": "end" }, `${tick(t)}${unit}`),
     ]),
     xLabels.map((i) =>
       s(
@@ -300,12 +303,4 @@ export function destinationHealth(el, name) {
     );
   }
   return { refresh };
-}
-
-/** The #/health/<name> view: the panel alone, under the destination's name. */
-export function health(name) {
-  const panel = h("div");
-  const el = h("section", {}, h("h1", {}, `Destination ${name}`), panel);
-  const { refresh } = destinationHealth(panel, name);
-  return { el, refresh };
 }

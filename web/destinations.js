@@ -1,6 +1,6 @@
 // Destinations in the browser: the list (#/destinations), a new one (#/destinations/new) and a
 // destination's page (#/destinations/ID): pause/resume, enable/disable, delete, and its form.
-import { api } from "./api.js";
+import { api, qs } from "./api.js";
 import { connectButton } from "./connect.js";
 import { destinationHealth } from "./destination-health.js";
 import { destinationForm, formSchemas } from "./destination-form.js";
@@ -107,7 +107,12 @@ export function destination(id) {
       h(
         "p",
         { class: "muted" },
-        `${d.connector} · auth ${d.auth?.type ?? "–"} · updated ${time(d.updatedAt)}`,
+        `${d.connector} · auth ${d.auth?.type ?? "–"} · updated ${time(d.updatedAt)} · `,
+        h(
+          "a",
+          { href: `#/deliveries${qs({ destination: d.name })}`, "data-deliveries-link": "" },
+          "Deliveries",
+        ),
       ),
       h(
         "div",
@@ -148,7 +153,9 @@ export function destination(id) {
           { type: "button", class: "danger", "data-action": "delete", onclick: () => void remove(d) },
           "Delete",
         ),
-        d.connectUrl ? h("span", { class: "muted" }, "Needs a browser connect (oauth2_code).") : null,
+        d.state === "needs_reconnect"
+          ? h("span", { class: "muted", "data-connect-hint": "" }, "Needs a browser connect (oauth2_code).")
+          : null,
       ),
     );
   }

@@ -41,6 +41,12 @@ export const ms = (n) =>
 
 export const short = (id) => (id ? String(id).slice(-8) : "–");
 
+/** A destination's name linking to its page (or the text alone when it was deleted). */
+export const destinationLink = (id, name) =>
+  name && id
+    ? h("a", { href: `#/destinations/${encodeURIComponent(id)}`, "data-destination-link": "" }, name)
+    : (name ?? "(deleted)");
+
 /** A table in a horizontally scrolling wrapper (responsive). */
 export function table(headers, rows, empty = "Nothing here yet.") {
   return h(

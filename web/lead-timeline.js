@@ -1,5 +1,8 @@
 // A lead's timeline (GET /v1/leads/:id `timeline`): everything that happened to it, oldest first.
-import { badge, h, ms, table, time } from "./dom.js";
+// An attempt opens in the attempt inspector right there (Inspect), without leaving the timeline.
+import { inspectButton, inspector, isInspected } from "./attempt-inspector.js";
+import { badge, destinationLink, h, ms, table, time } from "./dom.js";
+import { refreshNow } from "./page.js";
 
 const KIND_BADGE = {
   accepted: "pending",
@@ -33,12 +36,19 @@ function details(e) {
   }
 }
 
-/** The timeline as a table: time, what happened, destination, details. */
-export function timelineTable(entries) {
+/** The inspector's open/closed state of the timeline's attempts, apart from the deliveries table's. */
+const key = (deliveryId) => `timeline:${deliveryId}`;
+
+/**
+ * The timeline as a table: time, what happened, destination, details. `attemptOf(deliveryId,
+ * number)` gives an attempt as GET /v1/leads/:id has it (with its exchanges) for Inspect.
+ */
+export function timelineTable(entries, attemptOf = () => undefined) {
   return table(
-    ["Time", "What happened", "Destination", "Details"],
-    entries.map((e) =>
-      h(
+    ["Time", "What happened", "Destination", "Details", ""],
+    entries.flatMap((e) => {
+      const a = e.kind === "attempt" && e.deliveryId ? attemptOf(e.deliveryId, e.attempt) : undefined;
+      const row = h(
         "tr",
         {
           "data-kind": e.kind,
@@ -47,10 +57,14 @@ export function timelineTable(entries) {
         },
         h("td", { class: "nowrap" }, time(e.at)),
         h("td", {}, badge(e.kind.replace("_", " "), KIND_BADGE[e.kind] ?? "blocked"), " ", e.summary),
-        h("td", {}, e.destination ?? ""),
+        h("td", {}, e.destination ? destinationLink(e.destinationId, e.destination) : ""),
         h("td", { class: "timeline-details" }, details(e)),
-      ),
-    ),
+        h("td", {}, a ? inspectButton(key(e.deliveryId), a, () => void refreshNow()) : null),
+      );
+      return a && isInspected(key(e.deliveryId), a)
+        ? [row, h("tr", { class: "detail" }, h("td", { colSpan: 5 }, inspector(a)))]
+        : [row];
+    }),
     "Nothing happened yet.",
   );
 }

@@ -139,7 +139,9 @@ export function lead(id) {
         facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
       ),
       h("h2", {}, "Timeline"),
-      timelineTable(l.timeline ?? []),
+      timelineTable(l.timeline ?? [], (deliveryId, number) =>
+        l.deliveries.find((d) => d.id === deliveryId)?.attempts?.find((a) => a.number === number),
+      ),
       h("h2", {}, "Deliveries"),
       deliveryTable(l.deliveries, false),
       json("Attributes", l.attributes),
