@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -30,11 +30,13 @@ test(
           "--sandbox-port",
           String(await freePort()),
           "--data-dir",
-          dir,
+          join(dir, "data"),
         ],
         { timeout: 140_000 },
       );
       assert.match(stdout, /every sample lead reached every destination/);
+      // The demo's data directory holds leads and a master key: owner-only, as `serve`'s is.
+      assert.equal((statSync(join(dir, "data")).mode & 0o777).toString(8), "700");
       assert.doesNotMatch(stdout, /not available in this build/, "every seed system has its connector");
       assert.match(
         stdout,

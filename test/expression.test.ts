@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   compileExpression,
+  EXPRESSION_TIMEOUT_MS,
   EXPRESSION_MAX_RESULT_BYTES,
   ExpressionError,
   serializedSizeUpTo,
@@ -81,6 +82,22 @@ describe("bounded JSONata evaluation", () => {
     assert.equal((bad.reason as ExpressionError).code, "expression_timeout");
     assert.deepEqual(good, { status: "fulfilled", value: "fine" });
     assert.equal(await e.evaluate("ok"), "fine");
+  });
+
+  test("evaluations running at once do not spend each other's time: each gets its own 200 ms", async () => {
+    // A tenth of the budget or so each. JSONata's deadline is wall-clock and its evaluation yields
+    // between steps: sixteen interleaved evaluations used to take ~16× as long each and all timed
+    // out (a burst of leads through a legitimately slow filter was recorded as filter_error).
+    const e = compileExpression("$count([1..5000].($ * 2))");
+    const started = performance.now();
+    await e.evaluate({});
+    const alone = performance.now() - started;
+    assert.ok(alone < EXPRESSION_TIMEOUT_MS / 2, `one evaluation alone took ${Math.round(alone)} ms`);
+    const results = await Promise.allSettled(Array.from({ length: 16 }, () => e.evaluate({})));
+    assert.deepEqual(
+      results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as ExpressionError).code)),
+      results.map(() => 5000),
+    );
   });
 
   test("serializedSizeUpTo stops counting past its bound", () => {

@@ -93,7 +93,12 @@ export function destinationStatsRoutes(app: FastifyInstance, deps: ApiDeps): voi
             ],
             totals: { attempts: 42, delivered: 40, failed: 1, retrying: 1, awaiting: 0, blocked: 0 },
             failures: [
-              { code: "http_500", count: 2, lastSeen: "2026-05-04T09:12:00.000Z", lastMessage: "HTTP 500" },
+              {
+                code: "timeout",
+                count: 2,
+                lastSeen: "2026-05-04T09:12:00.000Z",
+                lastMessage: "no answer within 10000 ms",
+              },
             ],
           }),
           400: doc(errorSchema),

@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createApp, type App } from "../app.ts";
@@ -12,6 +11,7 @@ import { SANDBOX_ACCOUNTS as A } from "../sandbox/accounts.ts";
 import { type Sandbox, startSandbox } from "../sandbox/server.ts";
 import { SAMPLE_LEADS } from "./demo-leads.ts";
 import { formatTable } from "./destinations.ts";
+import { ensurePrivateDir } from "../util/private-files.ts";
 
 export const DEMO_HELP = `leadpush demo [--once] [--port 8080] [--sandbox-port 8090] [--timeout 90]
 
@@ -234,7 +234,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const dataDir = resolve(values["data-dir"]);
-  mkdirSync(dataDir, { recursive: true });
+  // Owner-only, like the data directory of `serve`: it holds the demo's leads and master key.
+  ensurePrivateDir(dataDir);
   const port = Number(values.port);
   // 127.0.0.1, not localhost: the simulators fetch files and call back here, and leadpush listens on IPv4.
   const publicUrl = `http://127.0.0.1:${port}`;
