@@ -381,6 +381,21 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "015_attempt_hours": {
+    // The destination page's hourly figures at 100 000 leads (issue 15): an hour's aggregate of
+    // attempts (counts by outcome, latency histogram, failures by code) is kept once the hour is
+    // settled (no attempt can still be written into it), written by the first read that needs it.
+    // Nothing on the delivery path writes here.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("attempt_hours")
+        .addColumn("destination_id", "text", (c) => c.notNull())
+        .addColumn("hour", "bigint", (c) => c.notNull())
+        .addColumn("data", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("attempt_hours_pk", ["destination_id", "hour"])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
