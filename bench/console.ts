@@ -26,6 +26,12 @@ import { newId } from "../src/util/ids.ts";
 const LEADS = Number(process.env.BENCH_CONSOLE_LEADS ?? 100_000);
 const CALLS = Number(process.env.BENCH_CONSOLE_CALLS ?? 20);
 const BACKENDS = (process.env.BENCH_CONSOLE_BACKENDS ?? "sqlite,postgres").split(",");
+/** Only the calls whose screen or label matches (a regular expression), e.g. "stats|replay". */
+const ONLY = new RegExp(process.env.BENCH_CONSOLE_ONLY ?? "");
+/** After the fill on Postgres: `vacuum` (VACUUM ANALYZE: what autovacuum reaches soon after a bulk load), `analyze`, or `none`. */
+/** Keep the Postgres database (its name is printed) to look at plans afterwards. */
+const KEEP = process.env.BENCH_CONSOLE_KEEP === "1";
+const PG_AFTER_FILL = process.env.BENCH_CONSOLE_PG_AFTER_FILL ?? "vacuum";
 const PG = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const ADMIN = "bench-admin-token-0123456789abcdef";
 const LIMIT_MS = 200;
@@ -246,6 +252,8 @@ interface Call {
   screen: string;
   label: string;
   run: () => Promise<number>;
+  /** Before each call, untimed. */
+  before?: () => Promise<unknown>;
 }
 
 async function main() {
@@ -274,7 +282,8 @@ async function main() {
       LEADPUSH_DATA_DIR: dir,
       LEADPUSH_SECRET_KEY: "22".repeat(32),
       LEADPUSH_ADMIN_TOKEN: ADMIN,
-      LOG_LEVEL: "warn",
+      // The export calls stop reading after the first chunk, which the server logs as an error.
+      LOG_LEVEL: "fatal",
     });
     const app = await createApp(config, { worker: false });
     try {
@@ -307,7 +316,8 @@ async function main() {
       await fill(app, ids, now);
       const fillS = (performance.now() - t) / 1000;
       t = performance.now();
-      if (backend === "postgres") await sql`analyze`.execute(app.kysely);
+      if (backend === "postgres" && PG_AFTER_FILL !== "none")
+        await sql.raw(PG_AFTER_FILL === "vacuum" ? "vacuum analyze" : "analyze").execute(app.kysely);
       const counts = await sql<{ n: number | string }>`select count(*) as n from attempts`.execute(
         app.kysely,
       );
@@ -316,7 +326,7 @@ async function main() {
       );
       console.log(
         `\n${backend}: filled in ${fillS.toFixed(0)} s — ${LEADS} leads, ${Number(dCount.rows[0]?.n)} deliveries, ` +
-          `${Number(counts.rows[0]?.n)} attempts${backend === "postgres" ? `; ANALYZE ${((performance.now() - t) / 1000).toFixed(1)} s` : ""}`,
+          `${Number(counts.rows[0]?.n)} attempts${backend === "postgres" ? `; ${PG_AFTER_FILL} ${((performance.now() - t) / 1000).toFixed(1)} s` : ""}`,
       );
 
       const sample = JSON.parse(
@@ -370,6 +380,13 @@ async function main() {
           screen: "destination",
           label: "GET …/flaky/stats?window=7d",
           run: get("/v1/destinations/flaky/stats?window=7d"),
+        },
+        {
+          screen: "destination",
+          label: "GET …/crm/stats?window=7d, first view",
+          // No hour kept yet (a new install, or the first view after the upgrade): every hour is read.
+          before: () => app.kysely.deleteFrom("attempt_hours").execute(),
+          run: get("/v1/destinations/crm/stats?window=7d"),
         },
         {
           screen: "deliveries",
@@ -467,10 +484,11 @@ async function main() {
       console.log(
         `  ${"screen".padEnd(13)}${"call".padEnd(42)}${"p50".padStart(8)}${"p95".padStart(8)}  verdict`,
       );
-      for (const c of calls) {
+      for (const c of calls.filter((c) => c.screen === "baseline" || ONLY.test(`${c.screen} ${c.label}`))) {
         for (let i = 0; i < 2; i++) await c.run(); // warm
         const ms: number[] = [];
         for (let i = 0; i < CALLS; i++) {
+          await c.before?.();
           const s = performance.now();
           await c.run();
           ms.push(performance.now() - s);
@@ -485,7 +503,8 @@ async function main() {
     } finally {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
-      if (dbName) {
+      if (dbName && KEEP) console.log(`kept database ${dbName}`);
+      else if (dbName) {
         const admin = new pg.Client({ connectionString: PG });
         await admin.connect();
         await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

@@ -394,6 +394,15 @@ const migrations: Record<string, Migration> = {
         .addColumn("data", "text", (c) => c.notNull())
         .addPrimaryKeyConstraint("attempt_hours_pk", ["destination_id", "hour"])
         .execute();
+      // "Lead not erased" (replay, its dry count, retry now) probes only the erased leads: without it
+      // every matching delivery cost a lookup of its lead (260 ms for 3 400 failed deliveries on
+      // Postgres). Leads are stored with erased_at null, so ingest never writes this index.
+      await db.schema
+        .createIndex("leads_erased")
+        .on("leads")
+        .column("id")
+        .where(sql.ref("erased_at"), "is not", null)
+        .execute();
     },
   },
 };
