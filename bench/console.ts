@@ -251,10 +251,11 @@ const pct = (xs: number[], p: number) => {
 interface Call {
   screen: string;
   label: string;
-  run: () => Promise<number>;
+  /** Resolves to the bytes read, or to `{ ms }` when the call times itself. */
+  run: () => Promise<number | { ms: number }>;
   /** Before each call, untimed. */
   before?: () => Promise<unknown>;
-  /** Happens once (per destination and install), not on every view: shown, not judged. */
+  /** Not a call a screen waits for on every view (once per install, a download): shown, not judged. */
   once?: boolean;
 }
 
@@ -345,13 +346,18 @@ async function main() {
       const iso = (ms: number) => new Date(now - ms).toISOString();
       const get = (path: string) => async () => (await call("GET", path)).length;
       const post = (path: string, body: unknown) => async () => (await call("POST", path, body)).length;
-      /** Time to the first chunk of a streamed answer (the download has started), then drop it. */
+      /**
+       * Time to the first chunk of a streamed answer (the download has started); the rest is read
+       * too, untimed, so the next call does not run beside this one's remaining pages.
+       */
       const firstBytes = (path: string) => async () => {
+        const s = performance.now();
         const res = await fetch(`${base}${path}`, { headers });
         const reader = res.body!.getReader();
-        const first = await reader.read();
-        await reader.cancel();
-        return first.value?.length ?? 0;
+        await reader.read();
+        const ms = performance.now() - s;
+        while (!(await reader.read()).done);
+        return { ms };
       };
       const q = (s: string) => `/v1/leads?limit=50&q=${encodeURIComponent(s)}`;
       const calls: Call[] = [
@@ -414,6 +420,11 @@ async function main() {
         },
         {
           screen: "deliveries",
+          label: "  destination=crm",
+          run: get("/v1/deliveries?limit=50&destination=crm"),
+        },
+        {
+          screen: "deliveries",
           label: "  errorCode=http_422",
           run: get("/v1/deliveries?limit=50&errorCode=http_422"),
         },
@@ -467,6 +478,12 @@ async function main() {
           label: "export failed: first bytes",
           run: firstBytes("/v1/deliveries/export?status=failed"),
         },
+        {
+          screen: "deliveries",
+          label: "export failed: whole file (10 000 rows)",
+          once: true,
+          run: get("/v1/deliveries/export?status=failed"),
+        },
         { screen: "leads", label: "GET /v1/leads (first page)", run: get("/v1/leads?limit=50") },
         { screen: "leads", label: "  refresh of 500 rows (limit=500)", run: get("/v1/leads?limit=500") },
         { screen: "leads", label: '  q="a" (name prefix, ~10 %)', run: get(q("a")) },
@@ -493,15 +510,15 @@ async function main() {
         for (let i = 0; i < CALLS; i++) {
           await c.before?.();
           const s = performance.now();
-          await c.run();
-          ms.push(performance.now() - s);
+          const r = await c.run();
+          ms.push(typeof r === "object" ? r.ms : performance.now() - s);
         }
         const p95 = pct(ms, 0.95);
         const verdict =
           c.screen === "baseline"
             ? ""
             : c.once
-              ? "once per install: not judged"
+              ? "not judged"
               : p95 <= LIMIT_MS
                 ? "ok"
                 : `OVER ${LIMIT_MS} ms`;
