@@ -1,5 +1,6 @@
 import { type Kysely, PostgresAdapter, sql } from "kysely";
 import { leadSearchKeys } from "../lead/search.ts";
+import { consoleAt100k } from "./migration-015.ts";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 
 /**
@@ -381,30 +382,8 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-  "015_attempt_hours": {
-    // The destination page's hourly figures at 100 000 leads (issue 15): an hour's aggregate of
-    // attempts (counts by outcome, latency histogram, failures by code) is kept once the hour is
-    // settled (no attempt can still be written into it), written by the first read that needs it.
-    // Nothing on the delivery path writes here.
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable("attempt_hours")
-        .addColumn("destination_id", "text", (c) => c.notNull())
-        .addColumn("hour", "bigint", (c) => c.notNull())
-        .addColumn("data", "text", (c) => c.notNull())
-        .addPrimaryKeyConstraint("attempt_hours_pk", ["destination_id", "hour"])
-        .execute();
-      // "Lead not erased" (replay, its dry count, retry now) probes only the erased leads: without it
-      // every matching delivery cost a lookup of its lead (260 ms for 3 400 failed deliveries on
-      // Postgres). Leads are stored with erased_at null, so ingest never writes this index.
-      await db.schema
-        .createIndex("leads_erased")
-        .on("leads")
-        .column("id")
-        .where(sql.ref("erased_at"), "is not", null)
-        .execute();
-    },
-  },
+  // The console at 100 000 leads (issue 15): kept hourly attempt figures, erased leads' index.
+  "015_attempt_hours": consoleAt100k,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

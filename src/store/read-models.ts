@@ -87,7 +87,7 @@ export interface DeliveryListQuery extends PageQuery {
  * Deliveries, newest first. A destination without a status is read one status at a time, each a
  * range of deliveries(destination_id, status, id) in id order, and merged (in one snapshot): as
  * one query, SQLite read every delivery of the destination through that index and sorted them
- * (~100 ms for a destination of 40 000 deliveries on a loaded machine, more for a larger one).
+ * (~100 ms for a destination of 20 000 deliveries on a loaded machine, more for a larger one).
  */
 export async function listDeliveries(db: Kysely<Database>, q: DeliveryListQuery): Promise<DeliveryRow[]> {
   if (q.destinationId !== undefined && q.status === undefined && q.leadId === undefined) {
