@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startSandbox } from "../src/sandbox/server.ts";
-import { destinationStats, HOUR_MS, percentile } from "../src/store/destination-stats.ts";
+import { destinationStats, HOUR_MS, percentile, SETTLED_AFTER_MS } from "../src/store/destination-stats.ts";
 import { destinationHealth } from "../src/store/health-read.ts";
 import { newId } from "../src/util/ids.ts";
 import { BACKENDS, startApp, type TestApp } from "./helpers/harness.ts";
@@ -130,6 +130,95 @@ for (const backend of BACKENDS) {
       // The health figures read the same index (replaced by migration 011) and still agree.
       const health = await destinationHealth(k, id, now);
       assert.equal(health?.lastError?.code, "http_503");
+    });
+  });
+
+  describe(`destination stats, settled hours kept (${backend})`, () => {
+    const store = useStore(backend);
+    const now = Date.UTC(2026, 0, 11, 12, 30);
+    const hour = (h: number) => Date.UTC(2026, 0, 11, h);
+    const attempt = (destinationId: string, at: number, outcome: string, ms: number, code?: string) => ({
+      id: newId(),
+      delivery_id: newId(),
+      lead_id: newId(),
+      destination_id: destinationId,
+      number: 1,
+      started_at: at,
+      duration_ms: ms,
+      outcome,
+      exchanges: "[]",
+      response_status: code ? 500 : 201,
+      error_code: code ?? null,
+      error_message: code ? `${code} at ${at}` : null,
+    });
+
+    test("an hour is kept once settled, read back the same; later attempts of open hours still count", async () => {
+      const k = store.db.kysely;
+      const id = await insertDestination(store.db);
+      await k
+        .insertInto("attempts")
+        .values([
+          attempt(id, hour(3) + 10, "delivered", 40),
+          attempt(id, hour(3) + 20, "failed", 700, "http_500"),
+          attempt(id, hour(10) + 5, "retry", 30, "http_503"),
+          attempt(id, hour(10) + 6, "delivered", 12),
+          attempt(id, hour(11) + 1, "failed", 90, "http_500"),
+          attempt(id, hour(12) + 1, "delivered", 8),
+        ])
+        .execute();
+      const day = await destinationStats(k, id, now, 24);
+      // Settled: ended at least SETTLED_AFTER_MS before now (up to the 10:00 hour at 12:30).
+      const kept = await k
+        .selectFrom("attempt_hours")
+        .select("hour")
+        .where("destination_id", "=", id)
+        .orderBy("hour")
+        .execute();
+      assert.equal(SETTLED_AFTER_MS, HOUR_MS);
+      assert.deepEqual(
+        kept.map((r) => Number(r.hour)),
+        day.buckets.map((b) => b.hour).filter((h) => h <= hour(10)),
+      );
+      assert.equal(kept.length, 22);
+
+      // Read again (from the kept hours): the same answer.
+      assert.deepEqual(await destinationStats(k, id, now, 24), day);
+      // A kept hour is not read from the attempts again.
+      await k
+        .deleteFrom("attempts")
+        .where("started_at", "=", hour(3) + 10)
+        .execute();
+      assert.deepEqual(await destinationStats(k, id, now, 24), day);
+
+      // An attempt written late into an hour that is not settled yet counts.
+      await k
+        .insertInto("attempts")
+        .values(attempt(id, hour(11) + 2, "failed", 95, "http_500"))
+        .execute();
+      const later = await destinationStats(k, id, now, 24);
+      const b11 = later.buckets.find((b) => b.hour === hour(11))!;
+      assert.deepEqual([b11.attempts, b11.failed], [2, 2]);
+      assert.deepEqual(
+        later.buckets.filter((b) => b.hour !== hour(11)),
+        day.buckets.filter((b) => b.hour !== hour(11)),
+      );
+      // Failures add up over kept and read hours: 3 × http_500 (03:00, 11:00, 11:00), 1 × http_503.
+      assert.deepEqual(
+        later.failures.map((f) => [f.code, f.count, f.lastSeen, f.lastMessage]),
+        [
+          ["http_500", 3, hour(11) + 2, `http_500 at ${hour(11) + 2}`],
+          ["http_503", 1, hour(10) + 5, `http_503 at ${hour(10) + 5}`],
+        ],
+      );
+      // The week reads the day's kept hours and makes the others.
+      const week = await destinationStats(k, id, now, 168);
+      assert.deepEqual(week.buckets.slice(-24), later.buckets);
+      const keptWeek = await k
+        .selectFrom("attempt_hours")
+        .select((eb) => eb.fn.countAll<number | string>().as("n"))
+        .where("destination_id", "=", id)
+        .executeTakeFirst();
+      assert.equal(Number(keptWeek?.n), 166);
     });
   });
 

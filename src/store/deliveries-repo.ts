@@ -145,16 +145,18 @@ export async function countByStatus(db: Kysely<Database>): Promise<Record<string
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
-/** A delivery whose lead was not erased (the erasure made it final for good). */
+/**
+ * A delivery whose lead was not erased (the erasure made it final for good). An uncorrelated
+ * `NOT IN` over the erased leads (index leads_erased, migration 015: only erased leads are in it),
+ * read once per query on both backends; a correlated `NOT EXISTS` looked up the lead of every
+ * matching delivery (260 ms for a replay's dry count over 3 400 failed deliveries on Postgres).
+ * `leads.id` is the primary key, never null, so `NOT IN` means what it says.
+ */
 const leadNotErased = (eb: ExpressionBuilder<Database, "deliveries">) =>
-  eb.not(
-    eb.exists(
-      eb
-        .selectFrom("leads")
-        .select("leads.id")
-        .whereRef("leads.id", "=", "deliveries.lead_id")
-        .where("leads.erased_at", "is not", null),
-    ),
+  eb(
+    "deliveries.lead_id",
+    "not in",
+    eb.selectFrom("leads").select("leads.id").where("leads.erased_at", "is not", null),
   );
 
 /**

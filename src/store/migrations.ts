@@ -1,5 +1,6 @@
 import { type Kysely, PostgresAdapter, sql } from "kysely";
 import { leadSearchKeys } from "../lead/search.ts";
+import { consoleAt100k } from "./migration-015.ts";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 
 /**
@@ -381,6 +382,8 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The console at 100 000 leads (issue 15): kept hourly attempt figures, erased leads' index.
+  "015_attempt_hours": consoleAt100k,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -1,4 +1,4 @@
-import type { BatchStatus, DeliveryStatus } from "../domain/status.ts";
+import { type BatchStatus, DELIVERY_STATUSES, type DeliveryStatus } from "../domain/status.ts";
 import type { Kysely } from "kysely";
 import type { Capabilities } from "./db.ts";
 import { errorCodeIs } from "./deliveries-repo.ts";
@@ -71,20 +71,39 @@ export async function deliveryRows(
   return { rows, attempts };
 }
 
-/** Deliveries, newest first. */
-export async function listDeliveries(
-  db: Kysely<Database>,
-  q: PageQuery & {
-    status?: DeliveryStatus | undefined;
-    leadId?: string | undefined;
-    destinationId?: string | undefined;
-    /** The last error's code. */
-    errorCode?: string | undefined;
-    /** Created at or after / before (ms). */
-    since?: number | undefined;
-    until?: number | undefined;
-  },
-): Promise<DeliveryRow[]> {
+/** The filters of the delivery list (and of its CSV export). */
+export interface DeliveryListQuery extends PageQuery {
+  status?: DeliveryStatus | undefined;
+  leadId?: string | undefined;
+  destinationId?: string | undefined;
+  /** The last error's code. */
+  errorCode?: string | undefined;
+  /** Created at or after / before (ms). */
+  since?: number | undefined;
+  until?: number | undefined;
+}
+
+/**
+ * Deliveries, newest first. A destination without a status is read one status at a time, each a
+ * range of deliveries(destination_id, status, id) in id order, and merged (in one snapshot): as
+ * one query, SQLite read every delivery of the destination through that index and sorted them
+ * (~100 ms for a destination of 20 000 deliveries on a loaded machine, more for a larger one).
+ */
+export async function listDeliveries(db: Kysely<Database>, q: DeliveryListQuery): Promise<DeliveryRow[]> {
+  if (q.destinationId !== undefined && q.status === undefined && q.leadId === undefined) {
+    // One snapshot: a delivery changing status between two of the reads is seen once.
+    const parts = await snapshot(db, (trx) =>
+      Promise.all(DELIVERY_STATUSES.map((status) => deliveryPage(trx, { ...q, status }))),
+    );
+    return parts
+      .flat()
+      .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+      .slice(0, q.limit + 1);
+  }
+  return deliveryPage(db, q);
+}
+
+function deliveryPage(db: Kysely<Database>, q: DeliveryListQuery): Promise<DeliveryRow[]> {
   let query = deliveriesWithNames(db)
     .orderBy("deliveries.id", "desc")
     .limit(q.limit + 1);

@@ -116,6 +116,17 @@ export interface CredentialsTable {
 }
 
 /** Who is fetching a destination's credential, until when (migration 014). */
+/**
+ * A settled hour's aggregate of one destination's attempts (migration 015, store/destination-stats.ts):
+ * `data` is JSON, written once by the first read that needed the hour.
+ */
+export interface AttemptHoursTable {
+  destination_id: string;
+  /** The hour's start (ms). */
+  hour: number;
+  data: string;
+}
+
 export interface CredentialLeasesTable {
   destination_id: string;
   /** The fetching runtime's id; empty while the row holds a failed handshake's result. */
@@ -210,6 +221,7 @@ export interface Database {
   /** `replay` (migration 008): 1 when made due again by a replay (rate-limited claims favour live rows). */
   deliveries: DeliveriesTable & { replay: number };
   attempts: AttemptsTable;
+  attempt_hours: AttemptHoursTable;
   credentials: CredentialsTable;
   credential_leases: CredentialLeasesTable;
   oauth_states: OAuthStatesTable;
