@@ -100,6 +100,22 @@ describe("bounded JSONata evaluation", () => {
     );
   });
 
+  test("a timeout while the process was starved of CPU is tried once more; a second one stands", async () => {
+    // `wait` stands for a starved process: 250 ms of wall-clock time with next to no CPU.
+    const sleep = () => new Promise((r) => setTimeout(() => r(1), 250));
+    let calls = 0;
+    const once = { wait: () => (calls++ === 0 ? sleep() : 1) };
+    assert.equal(await compileExpression("wait() + 1").evaluate(once), 2);
+    assert.equal(calls, 2, "evaluated again after the starved timeout");
+    let slowCalls = 0;
+    const always = { wait: () => (slowCalls++, sleep()) };
+    assert.equal(
+      (await failure(compileExpression("wait() + 1").evaluate(always))).code,
+      "expression_timeout",
+    );
+    assert.equal(slowCalls, 2, "tried twice, then the timeout stands");
+  });
+
   test("serializedSizeUpTo stops counting past its bound", () => {
     assert.ok(serializedSizeUpTo({ a: "xx", b: [1, 2] }, 1000) < 100);
     const huge = Array.from({ length: 1000 }, () => "y".repeat(1000));
