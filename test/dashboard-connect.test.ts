@@ -3,14 +3,11 @@
 // dashboard, signed in still, where the destination shows `active`. The connect URL opened with no
 // API key is a page that says what to do, not 401 JSON.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Page } from "playwright-core";
 import { SANDBOX_ACCOUNTS } from "../src/sandbox/accounts.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
-import { openBrowser } from "./helpers/browser.ts";
+import { openBrowser, screenshots } from "./helpers/browser.ts";
 import { createDestination, delivered, freePort, postLead } from "./helpers/connect.ts";
 import { ADMIN_TOKEN, startApp, type TestApp } from "./helpers/harness.ts";
 
@@ -23,10 +20,7 @@ void describe("dashboard: Connect (real browser, simulated hosted UI)", () => {
   let page: Page;
   let pageErrors: string[] = [];
   let closeBrowser: (() => Promise<void>) | undefined;
-  const shots = mkdtempSync(join(tmpdir(), "leadpush-dashboard-connect-"));
-  let n = 0;
-  const shot = (name: string) =>
-    page.screenshot({ path: join(shots, `${String(++n).padStart(2, "0")}-${name}.png`) });
+  const shot = screenshots("dashboard-connect", () => page);
   let dest: { id: string; name: string; state: string };
 
   before(async () => {
@@ -50,7 +44,6 @@ void describe("dashboard: Connect (real browser, simulated hosted UI)", () => {
       options: { assistantId: 7 },
     });
     ({ page, pageErrors, close: closeBrowser } = await openBrowser());
-    console.log(`screenshots: ${shots}`);
   });
   after(async () => {
     await closeBrowser?.();

@@ -3,14 +3,11 @@
 // (the redacted request shows, the password never does), saved, paused and resumed; another one is
 // deleted after a confirmation that says what happens to its waiting delivery.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Page } from "playwright-core";
 import { SANDBOX_ACCOUNTS as A } from "../src/sandbox/accounts.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
-import { openBrowser } from "./helpers/browser.ts";
+import { openBrowser, screenshots } from "./helpers/browser.ts";
 import { ADMIN_TOKEN, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 
 const WRONG = "wrong-pass-7391";
@@ -21,15 +18,12 @@ describe("destinations in the dashboard (real browser)", () => {
   let page: Page;
   let pageErrors: string[] = [];
   let closeBrowser: (() => Promise<void>) | undefined;
-  const shots = mkdtempSync(join(tmpdir(), "leadpush-dest-ui-"));
-  let n = 0;
-  const shot = (name: string) => page.screenshot({ path: join(shots, `${++n}-${name}.png`), fullPage: true });
+  const shot = screenshots("dest-ui", () => page);
 
   before(async () => {
     sb = await startSandbox();
     t = await startApp();
     ({ page, pageErrors, close: closeBrowser } = await openBrowser());
-    console.log(`screenshots: ${shots}`);
   });
   after(async () => {
     await closeBrowser?.();

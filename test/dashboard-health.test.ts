@@ -2,14 +2,11 @@
 // happened"): counts, the failures-by-code table and the charts' bars of a destination that fails
 // some leads; a csrf destination's attempt opened step by step, with no secret on the page.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Page } from "playwright-core";
 import { SANDBOX_ACCOUNTS as A } from "../src/sandbox/accounts.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
-import { openBrowser } from "./helpers/browser.ts";
+import { openBrowser, screenshots } from "./helpers/browser.ts";
 import { ADMIN_TOKEN, startApp, type TestApp } from "./helpers/harness.ts";
 import { createDestination, postLead, waitStatus } from "./helpers/leads.ts";
 
@@ -19,14 +16,12 @@ describe("dashboard: destination health and attempt inspector (real browser)", (
   let page: Page;
   let pageErrors: string[] = [];
   let closeBrowser: (() => Promise<void>) | undefined;
-  const shots = mkdtempSync(join(tmpdir(), "leadpush-dashboard-health-"));
-  const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  const shot = screenshots("dashboard-health", () => page);
 
   before(async () => {
     sb = await startSandbox();
     t = await startApp();
     ({ page, pageErrors, close: closeBrowser } = await openBrowser());
-    console.log(`screenshots: ${shots}`);
   });
   after(async () => {
     await closeBrowser?.();

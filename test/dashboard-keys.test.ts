@@ -1,12 +1,9 @@
 // The Keys view: create (shown once, copy button), list, revoke with a confirmation; revoking the
 // key the dashboard is signed in with takes a clear warning and signs it out.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Dialog, Page } from "playwright-core";
-import { openBrowser } from "./helpers/browser.ts";
+import { openBrowser, screenshots } from "./helpers/browser.ts";
 import { ADMIN_TOKEN, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 
 void describe("dashboard: API keys (real browser)", () => {
@@ -15,16 +12,12 @@ void describe("dashboard: API keys (real browser)", () => {
   let pageErrors: string[] = [];
   let closeBrowser: (() => Promise<void>) | undefined;
   let context: Awaited<ReturnType<typeof openBrowser>>["context"];
-  const shots = mkdtempSync(join(tmpdir(), "leadpush-dashboard-keys-"));
-  let n = 0;
-  const shot = (name: string) =>
-    page.screenshot({ path: join(shots, `${String(++n).padStart(2, "0")}-${name}.png`) });
+  const shot = screenshots("dashboard-keys", () => page);
 
   before(async () => {
     t = await startApp({ worker: false });
     ({ page, pageErrors, context, close: closeBrowser } = await openBrowser());
     await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: t.url });
-    console.log(`screenshots: ${shots}`);
   });
   after(async () => {
     await closeBrowser?.();

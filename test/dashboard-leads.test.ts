@@ -2,14 +2,12 @@
 // another spelling, failed deliveries of the last hour filtered (in the URL), replayed after a
 // shown count is confirmed, and both lists downloaded as CSV.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { parse } from "csv-parse/sync";
 import type { Page } from "playwright-core";
 import { startSandbox } from "../src/sandbox/server.ts";
-import { openBrowser } from "./helpers/browser.ts";
+import { openBrowser, screenshots } from "./helpers/browser.ts";
 import { ADMIN_TOKEN, eventually, startApp, type TestApp } from "./helpers/harness.ts";
 import { createDestination } from "./helpers/leads.ts";
 
@@ -20,12 +18,9 @@ describe("dashboard: leads, timeline, filters, replay, CSV (real browser)", () =
   let page: Page;
   let pageErrors: string[] = [];
   let closeBrowser: (() => Promise<void>) | undefined;
-  const shots = mkdtempSync(join(tmpdir(), "leadpush-dashboard-leads-"));
-  let n = 0;
-  const shot = (name: string) => page.screenshot({ path: join(shots, `${++n}-${name}.png`), fullPage: true });
+  const shot = screenshots("dashboard-leads", () => page);
 
   before(async () => {
-    console.log(`screenshots: ${shots}`);
     ok = await startSandbox();
     bad = await startSandbox();
     bad.sink.behave({ status: 503 });

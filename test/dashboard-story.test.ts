@@ -6,14 +6,11 @@
 // key, make deliveries fail and replay the last hour's failures once the sandbox has recovered.
 // A screenshot per step goes into the folder the test prints; each step asserts what the page shows.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Locator, Page } from "playwright-core";
 import { SANDBOX_ACCOUNTS as A } from "../src/sandbox/accounts.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
-import { openBrowser } from "./helpers/browser.ts";
+import { openBrowser, screenshots } from "./helpers/browser.ts";
 import { ADMIN_TOKEN, eventually, freePort, startApp, type TestApp } from "./helpers/harness.ts";
 
 const WRONG = "wrong-pass-5528";
@@ -25,10 +22,7 @@ void describe("dashboard: the operator's whole story (real browser, sandbox)", (
   let page: Page;
   let pageErrors: string[] = [];
   let closeBrowser: (() => Promise<void>) | undefined;
-  const shots = mkdtempSync(join(tmpdir(), "leadpush-dashboard-story-"));
-  let n = 0;
-  const shot = (name: string) =>
-    page.screenshot({ path: join(shots, `${String(++n).padStart(2, "0")}-${name}.png`), fullPage: true });
+  const shot = screenshots("dashboard-story", () => page);
   const text = async (l: Locator) => ((await l.innerText()) ?? "").trim();
   /** Presses Tab until `target` has the focus (at most `max` times): the keyboard reaches it. */
   async function tabTo(target: Locator, max = 60) {
@@ -48,7 +42,6 @@ void describe("dashboard: the operator's whole story (real browser, sandbox)", (
       env: { PORT: String(port), LEADPUSH_PUBLIC_URL: publicUrl, LEADPUSH_DUPLICATE_WINDOW_DAYS: "0" },
     });
     ({ page, pageErrors, close: closeBrowser } = await openBrowser());
-    console.log(`screenshots: ${shots}`);
   });
   after(async () => {
     await closeBrowser?.();

@@ -55,3 +55,15 @@ export async function openBrowser(): Promise<Browser> {
     },
   };
 }
+
+/**
+ * A browser test's screenshots: a temp folder (printed once, for a person to look at) and a
+ * `shot(label)` that saves the page as it is now, numbered in order.
+ */
+export function screenshots(name: string, page: () => Page): (label: string) => Promise<Buffer> {
+  const dir = mkdtempSync(join(tmpdir(), `leadpush-${name}-`));
+  console.log(`screenshots: ${dir}`);
+  let n = 0;
+  return (label) =>
+    page().screenshot({ path: join(dir, `${String(++n).padStart(2, "0")}-${label}.png`), fullPage: true });
+}
