@@ -86,6 +86,8 @@ export class DestinationService {
   #stamp = "";
   #checkedAt = 0;
   #loading: Promise<Map<string, ResolvedDestination>> | undefined;
+  /** Bumped by every change made here: a reload that started before it must not be kept. */
+  #generation = 0;
   /** Called with a destination id whenever it changes (credential cache invalidation). */
   onChange: (id: string) => void = () => undefined;
 
@@ -133,7 +135,7 @@ export class DestinationService {
     };
     await this.#repo.update(updated, { resetHealth: credentialsChanged });
     if (credentialsChanged) this.#invalidate(row.id);
-    else this.#cache = undefined;
+    else this.#dropCache();
     return this.#view(updated);
   }
 
@@ -153,7 +155,7 @@ export class DestinationService {
 
   async setState(id: string, state: DestinationState): Promise<void> {
     await this.#repo.setState(id, state);
-    this.#cache = undefined;
+    this.#dropCache();
   }
 
   /** Every destination's name and state, without opening secrets (metrics). */
@@ -183,13 +185,28 @@ export class DestinationService {
     const now = this.#now();
     if (this.#cache && !opts.fresh && now - this.#checkedAt < this.#refreshMs) return this.#cache;
     if (this.#loading) return this.#loading;
-    this.#loading = this.#reload().finally(() => (this.#loading = undefined));
-    return this.#loading;
+    const loading: Promise<Map<string, ResolvedDestination>> = this.#reload().finally(() => {
+      if (this.#loading === loading) this.#loading = undefined;
+    });
+    this.#loading = loading;
+    return loading;
+  }
+
+  /**
+   * Forgets the resolved destinations after a change made here. A reload already running read
+   * the rows before the change: it is not waited for, and what it read is not kept (a lead
+   * accepted just after a destination was created was routed without it).
+   */
+  #dropCache(): void {
+    this.#cache = undefined;
+    this.#loading = undefined;
+    this.#generation++;
   }
 
   async #reload(): Promise<Map<string, ResolvedDestination>> {
+    const generation = this.#generation;
     const stamp = await this.#repo.stamp();
-    this.#checkedAt = this.#now();
+    if (generation === this.#generation) this.#checkedAt = this.#now();
     if (this.#cache && stamp === this.#stamp) return this.#cache;
     const rows = await this.#repo.all();
     const map = new Map<string, ResolvedDestination>();
@@ -200,6 +217,7 @@ export class DestinationService {
         // A destination that no longer validates (connector removed) is skipped, not fatal.
       }
     }
+    if (generation !== this.#generation) return map;
     this.#cache = map;
     this.#stamp = stamp;
     return map;
@@ -232,7 +250,7 @@ export class DestinationService {
   }
 
   #invalidate(id: string): void {
-    this.#cache = undefined;
+    this.#dropCache();
     this.onChange(id);
   }
 
