@@ -168,11 +168,15 @@ export function compileExpression(source: string): BoundedExpression {
  * (microtasks): evaluations started together interleave, and with a clock per evaluation each one
  * was charged all the others' steps — sixteen leads of a burst through a filter of ~25 ms each all
  * timed out at 200 ms. Queued, each has the thread's CPU clock to itself from when its turn comes
- * (`running`); CPU-bound work on one thread loses nothing by waiting its turn.
+ * (`running`); CPU-bound work on one thread loses nothing by waiting its turn. Between two
+ * evaluations the event loop gets a turn: twenty leads through a runaway filter queued back to
+ * back (200 ms each) froze the process for 4 s, and requests went unanswered.
  */
 let turn: Promise<unknown> = Promise.resolve();
+/** The next evaluation starts after a turn of the event loop: queued ones never block it back to back. */
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 function oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
-  const run = turn.then(fn);
+  const run = turn.then(yieldToIo).then(fn);
   turn = run.catch(() => undefined);
   return run;
 }
