@@ -116,6 +116,56 @@ for (const backend of BACKENDS) {
       assert.equal(logged.length, 1);
     });
 
+    test("complete many at once: each row's own outcome and guard; a row listed twice is applied once", async () => {
+      // Postgres writes a batch with one UPDATE over arrays: values that need quoting in an array
+      // literal, nulls, another owner's row and a repeated row must come out as one by one would.
+      const dest = await destination();
+      const rows = await Promise.all([1, 2, 3].map(() => delivery(dest, leased("w-a", 30_000))));
+      const [a, b, c] = rows as [(typeof rows)[number], (typeof rows)[number], (typeof rows)[number]];
+      const theirs = await delivery(dest, leased("w-b", 30_000));
+      const odd = 'quote " comma , brace { } backslash \\ NULL';
+      const retrying: Completion = {
+        ...completion(b, "w-a"),
+        ...{ status: "retrying", nextAttemptAt: 12_345, lastError: odd, lastStatus: null, externalId: null },
+        ...{ result: JSON.stringify({ state: { note: odd } }), deliveredAt: null },
+      };
+      const first = await completeMany(
+        db.kysely,
+        [completion(a, "w-a"), retrying, completion(theirs, "w-a"), completion(c, "w-a")],
+        9_000,
+      );
+      assert.deepEqual(
+        first.map((x) => x.deliveryId),
+        [a.id, b.id, c.id],
+      );
+      const rb = await row(b.id);
+      assert.deepEqual(
+        [
+          rb.status,
+          Number(rb.next_attempt_at),
+          rb.last_error,
+          rb.last_status,
+          rb.external_id,
+          rb.lease_owner,
+        ],
+        ["retrying", 12_345, odd, null, null, null],
+      );
+      assert.equal(JSON.parse(rb.result!).state.note, odd);
+      assert.deepEqual(
+        [(await row(a.id)).status, Number((await row(a.id)).delivered_at)],
+        ["delivered", 9_000],
+      );
+      assert.equal((await row(theirs.id)).lease_owner, "w-b", "another owner's lease is not completed");
+      // The same delivery twice in one batch: the first completion holds the lease, the second
+      // finds it gone.
+      const d = await delivery(dest, leased("w-a", 30_000));
+      const failed: Completion = { ...completion(d, "w-a"), status: "failed", deliveredAt: null };
+      const twice = await completeMany(db.kysely, [completion(d, "w-a"), failed], 9_500);
+      assert.equal(twice.length, 1);
+      assert.equal(twice[0]!.status, "delivered");
+      assert.equal((await row(d.id)).status, "delivered");
+    });
+
     test("release and renew: only the owner's rows that are not final", async () => {
       const dest = await destination();
       const a = await delivery(dest, leased("w-a", 30_000));

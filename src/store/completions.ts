@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, sql } from "kysely";
 import { type CompletedStatus, FINAL_STATUSES } from "../domain/status.ts";
+import { capabilitiesOf } from "./capabilities.ts";
 import { insertRows } from "./insert-rows.ts";
 import type { Database } from "./schema.ts";
 
@@ -59,45 +60,114 @@ export async function applyCompletions(
   now: number,
   upstreamOf: (destinationId: string) => string[] = () => [],
 ): Promise<Completion[]> {
-  const applied: Completion[] = [];
-  const update = completionUpdate(trx, "lease");
-  const updateInBatch = completionUpdate(trx, "batch");
-  for (const i of items) {
-    const params = [
-      i.status,
-      i.attempts,
-      i.nextAttemptAt,
-      i.lastError,
-      i.lastStatus,
-      i.externalId,
-      i.result,
-      now,
-      i.deliveredAt,
-      i.deliveryId,
-    ];
-    const res = await trx.executeQuery(
-      i.batchId === undefined ? update([...params, i.owner]) : updateInBatch([...params, i.batchId]),
-    );
-    if (Number(res.numAffectedRows ?? 0) === 0) continue;
-    applied.push(i);
-    if (i.enrichment) {
-      const row = await trx.selectFrom("leads").select("data").where("id", "=", i.leadId).executeTakeFirst();
-      if (row) {
-        const lead = JSON.parse(row.data) as { enrichment?: Record<string, unknown> };
-        lead.enrichment = { ...lead.enrichment, [i.enrichment.name]: i.enrichment.value };
-        await trx
-          .updateTable("leads")
-          .set({ data: JSON.stringify(lead) })
-          .where("id", "=", i.leadId)
-          .execute();
-      }
-    }
-  }
+  const applied = capabilitiesOf(trx as Kysely<unknown>).bulkWrites
+    ? await updateAllAtOnce(trx, items, now)
+    : await updateOneByOne(trx, items, now);
+  for (const i of applied) if (i.enrichment) await mergeEnrichment(trx, i.leadId, i.enrichment);
   await insertAttempts(trx, items, applied);
   const finished = applied.filter((i) => i.status === "delivered" || i.status === "failed");
   if (finished.length > 0)
     await unblockDownstream(trx, [...new Set(finished.map((i) => i.leadId))], now, upstreamOf);
   return applied;
+}
+
+/** The per-row path (SQLite): one prepared UPDATE per completion, in order. */
+async function updateOneByOne(
+  trx: Kysely<Database>,
+  items: Completion[],
+  now: number,
+): Promise<Completion[]> {
+  const applied: Completion[] = [];
+  const update = completionUpdate(trx, "lease");
+  const updateInBatch = completionUpdate(trx, "batch");
+  for (const i of items) {
+    const params = [...outcomeOf(i, now), i.deliveryId];
+    const res = await trx.executeQuery(
+      i.batchId === undefined ? update([...params, i.owner]) : updateInBatch([...params, i.batchId]),
+    );
+    if (Number(res.numAffectedRows ?? 0) > 0) applied.push(i);
+  }
+  return applied;
+}
+
+/** The new state a completion writes, in the order of the UPDATEs' parameters. */
+const outcomeOf = (i: Completion, now: number): unknown[] => [
+  i.status,
+  i.attempts,
+  i.nextAttemptAt,
+  i.lastError,
+  i.lastStatus,
+  i.externalId,
+  i.result,
+  now,
+  i.deliveredAt,
+];
+
+/**
+ * The bulk path (Postgres): one UPDATE for the leased completions and one for the batch ones, each
+ * over arrays (`unnest`), with the same guards as the per-row statements. A delivery listed twice
+ * would be updated once by a bulk UPDATE where the per-row path applies the first and skips the
+ * second (its guard no longer holds): such a list takes the per-row path.
+ */
+async function updateAllAtOnce(
+  trx: Kysely<Database>,
+  items: Completion[],
+  now: number,
+): Promise<Completion[]> {
+  if (new Set(items.map((i) => i.deliveryId)).size !== items.length) return updateOneByOne(trx, items, now);
+  const done = new Set<string>();
+  for (const guard of ["lease", "batch"] as const) {
+    const group = items.filter((i) => (i.batchId === undefined) === (guard === "lease"));
+    if (group.length === 0) continue;
+    const columns: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
+    for (const i of group) {
+      const values: unknown[] = [
+        i.deliveryId,
+        i.status,
+        i.attempts,
+        i.nextAttemptAt,
+        i.lastError,
+        i.lastStatus,
+      ];
+      values.push(i.externalId, i.result, i.deliveredAt, guard === "lease" ? i.owner : i.batchId);
+      values.forEach((v, n) => (columns[n] as unknown[]).push(v));
+    }
+    const res = await trx.executeQuery<{ id: string }>(
+      CompiledQuery.raw(guard === "lease" ? BULK_LEASE : BULK_BATCH, [...columns, now]),
+    );
+    for (const r of res.rows) done.add(r.id);
+  }
+  return items.filter((i) => done.has(i.deliveryId));
+}
+
+const BULK_FROM = `from unnest($1::text[], $2::text[], $3::integer[], $4::bigint[], $5::text[], $6::integer[],
+    $7::text[], $8::text[], $9::bigint[], $10::text[])
+    as v(id, status, attempts, next_attempt_at, last_error, last_status, external_id, result, delivered_at, guard)`;
+const BULK_SET = `status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+    lease_owner = null, lease_until = null, last_error = v.last_error, last_status = v.last_status,
+    external_id = v.external_id, result = v.result, updated_at = $11, delivered_at = v.delivered_at`;
+const BULK_LEASE = `update deliveries as d set ${BULK_SET} ${BULK_FROM}
+    where d.id = v.id and d.lease_owner = v.guard and d.status not in ('delivered', 'failed')
+    returning d.id`;
+const BULK_BATCH = `update deliveries as d set ${BULK_SET}, batch_id = null ${BULK_FROM}
+    where d.id = v.id and d.status = 'awaiting' and d.batch_id = v.guard
+    returning d.id`;
+
+/** `lead.enrichment[name] = value`, for an applied completion that carries enrichment. */
+async function mergeEnrichment(
+  trx: Kysely<Database>,
+  leadId: string,
+  enrichment: NonNullable<Completion["enrichment"]>,
+): Promise<void> {
+  const row = await trx.selectFrom("leads").select("data").where("id", "=", leadId).executeTakeFirst();
+  if (!row) return;
+  const lead = JSON.parse(row.data) as { enrichment?: Record<string, unknown> };
+  lead.enrichment = { ...lead.enrichment, [enrichment.name]: enrichment.value };
+  await trx
+    .updateTable("leads")
+    .set({ data: JSON.stringify(lead) })
+    .where("id", "=", leadId)
+    .execute();
 }
 
 const FINAL: string[] = [...FINAL_STATUSES];

@@ -6,28 +6,9 @@ import { createPrivateDir, createPrivateFile, restrictFiles } from "../util/priv
 import { migrate } from "./migrations.ts";
 import type { Database } from "./schema.ts";
 import { openSqlite } from "./sqlite-adapter.ts";
+import { type Capabilities, capabilities } from "./capabilities.ts";
 
-/**
- * What differs between backends, in one table (pg-boss's BACKEND_PROFILES). Code asks for a
- * capability, never "is this SQLite?".
- */
-export interface Capabilities {
-  /** `SELECT … FOR UPDATE SKIP LOCKED` for claiming rows among many workers. */
-  readonly skipLocked: boolean;
-  /** Cross-process wake-ups through `LISTEN/NOTIFY`; otherwise only in-process signals. */
-  readonly listenNotify: boolean;
-  /** `ILIKE` exists; otherwise `LIKE` is already case-insensitive for ASCII. */
-  readonly ilike: boolean;
-  /** Many processes may share the database (so the master key must be given, not generated). */
-  readonly shared: boolean;
-  /** The byte-order collation the search indexes use (prefix ranges: migration 012). */
-  readonly byteCollation: "BINARY" | '"C"';
-}
-
-const PROFILES = {
-  sqlite: { skipLocked: false, listenNotify: false, ilike: false, shared: false, byteCollation: "BINARY" },
-  postgres: { skipLocked: true, listenNotify: true, ilike: true, shared: true, byteCollation: '"C"' },
-} as const satisfies Record<DatabaseTarget["kind"], Capabilities>;
+export type { Capabilities } from "./capabilities.ts";
 
 export interface Db {
   readonly kysely: Kysely<Database>;
@@ -61,7 +42,7 @@ function openSqliteDb(path: string): Db {
   const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return {
     kysely,
-    caps: PROFILES.sqlite,
+    caps: capabilities("sqlite"),
     target: { kind: "sqlite", path },
     notifyWork: () => Promise.resolve(),
     listenWork: () => Promise.resolve(() => Promise.resolve()),
@@ -97,7 +78,7 @@ function openPostgresDb(url: string): Db {
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kysely,
-    caps: PROFILES.postgres,
+    caps: capabilities("postgres"),
     target: { kind: "postgres", url },
     notifyWork: async () => {
       await pool.query(`NOTIFY ${CHANNEL}`);
