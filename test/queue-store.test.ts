@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { CompiledQuery } from "kysely";
 import { parseDatabaseUrl } from "../src/config.ts";
 import { type Completion, completeMany } from "../src/store/completions.ts";
 import { type Db, openDb } from "../src/store/db.ts";
@@ -97,6 +98,57 @@ for (const backend of BACKENDS) {
       assert.equal(Number(row.next_attempt_at), 5_000, "a handed-off row is due at its lease's end");
       assert.equal(row.status, "pending");
     });
+
+    test("a repeated key in a batch is answered with the stored lead, and no later lead is its duplicate", async () => {
+      // The batch: a lead repeating a stored key (with another email than the stored lead's), then
+      // a lead with that other email. Before, the repeat was counted in the batch's duplicate index
+      // before the write skipped it, so the second lead got a duplicate_of naming a lead that was
+      // never stored.
+      const email = `repeat-${backend}@example.com`;
+      const withEmail = (n: number, key?: string): NewLead => ({
+        ...item(n, key),
+        lead: { ...item(n).lead, email },
+      });
+      const [first] = await insertLeads(db.kysely, [item(300, `k-300-${backend}`)], 1_000);
+      const [repeat, next] = await insertLeads(
+        db.kysely,
+        [withEmail(301, `k-300-${backend}`), withEmail(302)],
+        2_000,
+        { windowMs: 60_000 },
+      );
+      assert.equal(repeat!.created, false);
+      assert.equal(repeat!.id, first!.id);
+      assert.equal(next!.created, true);
+      assert.equal(next!.duplicateOf, undefined, "no stored lead has that email");
+      const row = await db.kysely
+        .selectFrom("leads")
+        .select("duplicate_of")
+        .where("id", "=", next!.id)
+        .executeTakeFirstOrThrow();
+      assert.equal(row.duplicate_of, null);
+    });
+
+    if (backend === "postgres")
+      test("a key stored by another process while this batch is written: answered with that lead", async () => {
+        // The other process's lead is inserted and not yet committed: the lookup does not see it,
+        // the write waits on the unique index, fails once that commits, and is made again.
+        const key = `race-${backend}`;
+        const other = await db.kysely.connection().execute(async (conn) => {
+          await conn.executeQuery(CompiledQuery.raw("begin"));
+          const id = newId();
+          await conn
+            .insertInto("leads")
+            .values({ id, created_at: 1, name: "other", data: "{}", idempotency_key: key })
+            .execute();
+          const mine = insertLeads(db.kysely, [item(400, key), item(401)], 3_000);
+          await new Promise((r) => setTimeout(r, 300));
+          await conn.executeQuery(CompiledQuery.raw("commit"));
+          return { id, mine: await mine };
+        });
+        assert.equal(other.mine[0]!.created, false);
+        assert.equal(other.mine[0]!.id, other.id);
+        assert.equal(other.mine[1]!.created, true, "the other lead of the batch is stored");
+      });
 
     test("completions: applied only where the owner still holds the lease", async () => {
       const leads = await insertLeads(

@@ -1,4 +1,4 @@
-import { CompiledQuery, PostgresAdapter, type Transaction } from "kysely";
+import { CompiledQuery, type Kysely, PostgresAdapter } from "kysely";
 import type { Database } from "./schema.ts";
 
 /** A destination's duplicate rule as ingest applies it (parsed from its config in `destinations/model.ts`) (`windowMs` 0: off). */
@@ -81,7 +81,7 @@ const lookupTexts = new Map<string, string>();
  * as text once per shape, like `insertRows`: it runs in every ingest transaction.
  */
 export async function loadCandidates(
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   leads: PersonKey[],
   now: number,
   windowMs: number,
