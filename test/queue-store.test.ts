@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { CompiledQuery } from "kysely";
+import { CompiledQuery, sql } from "kysely";
 import { parseDatabaseUrl } from "../src/config.ts";
 import { type Completion, completeMany } from "../src/store/completions.ts";
 import { type Db, openDb } from "../src/store/db.ts";
+import { loadCandidates, POSTGRES_LOOKUP } from "../src/store/duplicates.ts";
 import { insertLeads, type NewLead } from "../src/store/leads-repo.ts";
 import { newId } from "../src/util/ids.ts";
 import { BACKENDS, type FreshDatabase, freshDatabase } from "./helpers/harness.ts";
@@ -148,6 +149,38 @@ for (const backend of BACKENDS) {
         assert.equal(other.mine[0]!.created, false);
         assert.equal(other.mine[0]!.id, other.id);
         assert.equal(other.mine[1]!.created, true, "the other lead of the batch is stored");
+      });
+
+    if (backend === "postgres")
+      test("the duplicate lookup reads indexes, also before the table has statistics", async () => {
+        // With `email IN (…) OR phone IN (…)` Postgres scanned every lead until autovacuum had
+        // analyzed the table: a cost per batch that grew with the table.
+        for (let b = 0; b < 100; b++)
+          await insertLeads(
+            db.kysely,
+            Array.from({ length: 100 }, (_, n) => ({ ...item(10_000 + b * 100 + n), targets: [] })),
+            4_000,
+          );
+        // A batch's worth: 16 emails and 16 phones.
+        const emails = Array.from({ length: 16 }, (_, n) => `q${10_005 + n}-${backend}@example.com`);
+        const phones = Array.from({ length: 16 }, (_, n) => `'+9198765${String(n).padStart(5, "0")}'`);
+        const plan = await sql<{ "QUERY PLAN": string }>`explain ${sql.raw(
+          POSTGRES_LOOKUP.replace(/\$1/g, "ARRAY[" + emails.map((e) => `'${e}'`).join(",") + "]")
+            .replace(/\$2/g, `ARRAY[${phones.join(",")}]`)
+            .replace(/\$3/g, "0"),
+        )}`.execute(db.kysely);
+        const text = plan.rows.map((r) => r["QUERY PLAN"]).join("\n");
+        assert.doesNotMatch(text, /Seq Scan on leads/, text);
+        const found = await loadCandidates(
+          db.kysely,
+          [{ email: emails[0]!, phone: null, project: null }],
+          5_000,
+          10_000,
+        );
+        assert.deepEqual(
+          found.map((c) => c.email),
+          [emails[0]],
+        );
       });
 
     test("completions: applied only where the owner still holds the lease", async () => {
