@@ -206,12 +206,15 @@ async function main() {
   rmSync(dir, { recursive: true, force: true });
 }
 
-// `--db postgres`, `--processes N`, `--kill K`: the scale-out bench (bench/scale.ts) instead.
+// `--db postgres`, `--processes N`, `--kill K`, `--scale`: the scale-out bench (bench/scale.ts) instead.
 const { values: opts } = parseArgs({
   options: {
     db: { type: "string", default: "sqlite" },
     processes: { type: "string", default: "1" },
     kill: { type: "string", default: "0" },
+    // The scale bench's load (every lead with an Idempotency-Key, the figures of bench/scale.ts)
+    // for one SQLite process too: the backends compared under the same load.
+    scale: { type: "boolean", default: false },
   },
 });
 const scale = {
@@ -221,7 +224,7 @@ const scale = {
 };
 if (opts.db !== "sqlite" && opts.db !== "postgres") throw new Error("--db is sqlite or postgres");
 const run =
-  scale.db === "postgres" || scale.processes > 1 || scale.kill > 0
+  opts.scale || scale.db === "postgres" || scale.processes > 1 || scale.kill > 0
     ? () => scaleBench(scale).finally(() => agent.close())
     : main;
 run().catch((err: unknown) => {
