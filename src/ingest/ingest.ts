@@ -190,7 +190,7 @@ export class Ingest {
 
   /** Never throws for a store error: a lead that could not be stored is `Failed`, alone. */
   async #write(items: NewLead[]): Promise<Written[]> {
-    // Hand-off: new deliveries the local worker has room for are leased to it in this transaction.
+    // Hand-off: new deliveries the local worker has room for are leased to it in the same write.
     const handoff = this.#handoff;
     const destinations = handoff ? await this.#destinations.resolved() : undefined;
     const reserved: { item: number; destinationId: string }[] = [];

@@ -23,7 +23,7 @@ function ruleOf(d: RoutableDestination, defaultWindowMs: number): DedupeRule {
 /**
  * Which destinations a lead goes to, and a decision for every one it does not: `disabled`,
  * `filtered` (naming the filter) or `filter_error` (a filter that failed: the lead is not routed
- * there, and says why). Duplicates are decided later, in the ingest transaction.
+ * there, and says why). Duplicates are decided later, when the batch is written.
  */
 export async function routeLead(
   destinations: Iterable<RoutableDestination>,

@@ -113,7 +113,7 @@ export const POSTGRES_LOOKUP =
 /**
  * One query for the whole batch: every non-erased lead within `windowMs` sharing an email or a
  * phone with a lead of the batch, with its project and the destinations it was routed to. Built
- * as text once per shape, like `insertRows`: it runs in every ingest transaction.
+ * as text once per shape, like `insertRows`: it runs for every ingest batch.
  */
 export async function loadCandidates(
   trx: Kysely<Database>,

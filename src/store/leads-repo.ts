@@ -61,7 +61,7 @@ export interface DuplicatePolicy {
   windowMs: number;
 }
 
-/** A stored delivery that was leased to this process's worker in the same transaction. */
+/** A stored delivery that was leased to this process's worker in the same write. */
 export interface HandedOff {
   id: string;
   leadId: string;
