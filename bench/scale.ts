@@ -37,13 +37,19 @@ interface Member {
   cpuBefore: number;
 }
 
-/** CPU seconds used so far by the database server's processes (Postgres: one per connection). */
+/**
+ * CPU seconds used so far by the database server's processes (Postgres: one per connection). A
+ * backend that ended (its connection closed: a killed leadpush's) is counted in the CPU of the
+ * children its parent reaped (`cutime` + `cstime` of the postmaster).
+ */
 function postgresCpu(): number {
   let total = 0;
   for (const pid of readdirSync("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") total += cpuOf(Number(pid));
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "postgres") continue;
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      total += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
     } catch {
       // Gone meanwhile.
     }
