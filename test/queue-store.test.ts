@@ -190,6 +190,34 @@ for (const backend of BACKENDS) {
         );
       });
 
+    test("a pipeline step goes ahead when its upstream skips a duplicate, and the caller's targets stay as routed", async () => {
+      // A failed batch is planned again from the same items: planning must not change them.
+      const email = `pipeline-${backend}@example.com`;
+      const downstream = newId();
+      const lead = (n: number): NewLead => ({
+        lead: { name: `P ${n}`, email, attributes: {}, enrichment: {} },
+        idempotencyKey: undefined,
+        targets: [
+          { destinationId, destinationName: "d", status: "pending", pushDuplicates: false },
+          {
+            destinationId: downstream,
+            destinationName: "down",
+            status: "blocked",
+            pushDuplicates: true,
+            after: ["d"],
+          },
+        ],
+      });
+      await insertLeads(db.kysely, [lead(500)], 1_000, { windowMs: 60_000 });
+      const repeat = lead(501);
+      const [r] = await insertLeads(db.kysely, [repeat], 2_000, { windowMs: 60_000 });
+      assert.deepEqual(
+        r!.deliveries.map((d) => [d.destination, d.status]),
+        [["down", "pending"]],
+      );
+      assert.equal(repeat.targets[1]!.status, "blocked");
+    });
+
     test("completions: applied only where the owner still holds the lease", async () => {
       const leads = await insertLeads(
         db.kysely,

@@ -70,16 +70,15 @@ function openPostgresDb(url: string): Db {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
       oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text"),
   };
+  const pool = new pg.Pool({ connectionString: url, max: 10, types });
   // No parallel query plans: leadpush's queries are small index reads, and without statistics (a
   // fresh or fast-growing table, before autovacuum's first ANALYZE) the planner parallelized
   // them — ~50 ms of worker start-up for a lookup that takes 0.5 ms alone; on a loaded machine
-  // the console's counts were slower in parallel too (docs/performance.md). An `options` parameter
-  // in DATABASE_URL replaces this one.
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 10,
-    types,
-    options: "-c max_parallel_workers_per_gather=0",
+  // the console's counts were slower in parallel too (docs/performance.md). A SET on each new
+  // connection (queued before the pool hands it out), not the `options` startup parameter, which
+  // connection poolers such as PgBouncer refuse.
+  pool.on("connect", (client) => {
+    client.query("SET max_parallel_workers_per_gather = 0").catch(() => undefined);
   });
   // An idle connection that drops (server restart, admin termination, closing while the pool ends)
   // is removed by the pool, which then emits `error`: unhandled, that would crash the process.

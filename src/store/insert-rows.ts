@@ -37,8 +37,12 @@ function insertText<T extends keyof Database & string>(
     const tuple = () => `(${columns.map(() => (postgres ? `$${++n}` : "?")).join(", ")})`;
     const values = rows.map(tuple).join(", ");
     text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(", ")}) values ${values}${suffix ? ` ${suffix}` : ""}`;
-    if (texts.size > 1000) texts.clear();
-    texts.set(key, text);
+    // Only texts that start at $1 are kept: a several-table statement's later parts vary with the
+    // earlier parts' sizes, and those texts can be large.
+    if (first === 1) {
+      if (texts.size > 1000) texts.clear();
+      texts.set(key, text);
+    }
   }
   const params: unknown[] = [];
   for (const row of rows) for (const c of columns) params.push(row[c] ?? null);

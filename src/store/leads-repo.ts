@@ -88,16 +88,30 @@ const CHUNK = 400;
  * Writes many leads and their deliveries atomically (group commit): in one transaction, or on a
  * backend with `bulkWrites` in one statement after the lookups (Postgres: 2–3 round trips instead
  * of 5–6, read committed either way). Leads whose idempotency key already exists are not written;
- * the earlier lead is returned for them. A key stored by another process between the lookup and
- * the write makes the write fail on the unique index (no lead of it is stored); the caller's
- * retry finds the key.
+ * the earlier lead is returned for them. Every answer is known before the write, which is the last
+ * thing done: nothing can fail after a batch was stored (the caller retries a failed batch). A key
+ * stored by another process between the lookup and the write makes the write fail on the unique
+ * index, storing nothing; the batch is then planned and written once more.
  */
 export async function insertLeads(
   db: Kysely<Database>,
   items: NewLead[],
   now: number,
   duplicates: DuplicatePolicy = { windowMs: 0 },
-  retried = false,
+): Promise<IngestResult[]> {
+  try {
+    return await writeLeads(db, items, now, duplicates);
+  } catch (err) {
+    if (!isKeyConflict(err)) throw err;
+    return writeLeads(db, items, now, duplicates);
+  }
+}
+
+async function writeLeads(
+  db: Kysely<Database>,
+  items: NewLead[],
+  now: number,
+  duplicates: DuplicatePolicy,
 ): Promise<IngestResult[]> {
   if (capabilitiesOf(db as Kysely<unknown>).bulkWrites) {
     const plan = await planLeads(db, items, now, duplicates);
@@ -107,15 +121,8 @@ export async function insertLeads(
       { table: "lead_routing", rows: plan.routingRows },
     ] as const;
     if (fitsOneStatement(parts)) {
-      try {
-        await insertAllAtOnce(db, parts);
-      } catch (err) {
-        // Another process stored one of the keys after the lookup (the write waited for it, then
-        // failed: nothing of this batch is stored). Once more: the lookup now sees that key.
-        if (retried || !isKeyConflict(err)) throw err;
-        return insertLeads(db, items, now, duplicates, true);
-      }
-      return answerRepeats(db, items, plan.results);
+      await insertAllAtOnce(db, parts);
+      return plan.results;
     }
   }
   return db.transaction().execute(async (trx) => {
@@ -126,7 +133,7 @@ export async function insertLeads(
       await insertRows(trx, "deliveries", plan.deliveryRows.slice(c, c + CHUNK));
     for (let c = 0; c < plan.routingRows.length; c += CHUNK)
       await insertRows(trx, "lead_routing", plan.routingRows.slice(c, c + CHUNK));
-    return answerRepeats(trx, items, plan.results);
+    return plan.results;
   });
 }
 
@@ -137,12 +144,12 @@ const isKeyConflict = (err: unknown): boolean =>
   (err as { code?: unknown }).code === "23505" &&
   String((err as { constraint?: unknown }).constraint ?? "").includes("idempotency_key");
 
-/** What a batch of leads writes, and the answer for every lead but the repeats (undefined). */
+/** What a batch of leads writes, and the answer for every lead of it. */
 interface LeadsPlan {
   leadRows: Database["leads"][];
   deliveryRows: Database["deliveries"][];
   routingRows: Database["lead_routing"][];
-  results: (IngestResult | undefined)[];
+  results: IngestResult[];
 }
 
 /**
@@ -183,14 +190,15 @@ async function planLeads(
   const leadLevel = new CandidateIndex();
   for (const c of stored) leadLevel.add(c);
   const results: (IngestResult | undefined)[] = new Array(items.length);
-  const seenKeys = new Set<string>();
+  /** The item that stores each key of the batch. */
+  const firstByKey = new Map<string, number>();
   const leadRows: Database["leads"][] = [];
   const rowIndex: number[] = [];
   items.forEach((item, i) => {
     const key = item.idempotencyKey;
     if (key !== undefined) {
-      if (storedKeys.has(key) || seenKeys.has(key)) return;
-      seenKeys.add(key);
+      if (storedKeys.has(key) || firstByKey.has(key)) return;
+      firstByKey.set(key, i);
     }
     leadRows.push({
       id: newId(),
@@ -284,20 +292,23 @@ async function planLeads(
       ...(row.duplicate_of ? { duplicateOf: row.duplicate_of } : {}),
     };
   });
-  return { leadRows, deliveryRows, routingRows, results };
-}
-
-/** Repeats (same key earlier in this batch, or already stored) are answered with the first lead. */
-async function answerRepeats(
-  db: Kysely<Database>,
-  items: NewLead[],
-  results: (IngestResult | undefined)[],
-): Promise<IngestResult[]> {
+  // Repeats: a key stored already gets its lead as stored (read before the write); a key earlier
+  // in the batch gets that lead's answer, without its hand-off (the rows are the first one's).
   for (let i = 0; i < items.length; i++) {
     if (results[i]) continue;
-    results[i] = await existingByKey(db, (items[i] as NewLead).idempotencyKey as string);
+    const key = (items[i] as NewLead).idempotencyKey as string;
+    const first = firstByKey.get(key);
+    const earlier = first === undefined ? undefined : results[first];
+    results[i] = earlier
+      ? {
+          id: earlier.id,
+          created: false,
+          deliveries: earlier.deliveries,
+          ...(earlier.duplicateOf ? { duplicateOf: earlier.duplicateOf } : {}),
+        }
+      : await existingByKey(db, key);
   }
-  return results as IngestResult[];
+  return { leadRows, deliveryRows, routingRows, results: results as IngestResult[] };
 }
 
 /**
@@ -327,12 +338,15 @@ function applyDedupe(
     });
     return false;
   });
-  if (skipped.length > 0) {
-    const names = new Set(targets.map((t) => t.destinationName));
-    for (const t of targets)
-      if (t.status === "blocked" && !(t.after ?? []).some((a) => names.has(a))) t.status = "pending";
-  }
-  return { targets, skipped };
+  if (skipped.length === 0) return { targets, skipped };
+  // Copies: the caller's targets stay as routed (a failed batch is planned again from them).
+  const names = new Set(targets.map((t) => t.destinationName));
+  return {
+    targets: targets.map((t) =>
+      t.status === "blocked" && !(t.after ?? []).some((a) => names.has(a)) ? { ...t, status: "pending" } : t,
+    ),
+    skipped,
+  };
 }
 
 async function existingByKey(trx: Kysely<Database>, key: string): Promise<IngestResult> {
