@@ -253,7 +253,12 @@ export async function scaleBench(o: ScaleOptions): Promise<void> {
   const token = (await call("POST", `${sink.url}/token`)).json.access_token as string;
   const before = await baseline(sink.url, token, LEADS);
   console.log(`baseline   raw undici → sink, c=64:   ${fmt(before)} leads/s`);
-  const topologies: Topology[] = o.processes > 1 ? ["round-robin", "serve+workers"] : ["single"];
+  // BENCH_TOPOLOGIES=serve+workers (or round-robin) measures only that one, for interleaved runs.
+  const only = process.env.BENCH_TOPOLOGIES?.split(",");
+  const topologies: Topology[] =
+    o.processes > 1
+      ? (["round-robin", "serve+workers"] as const).filter((t) => !only || only.includes(t))
+      : ["single"];
   const results: Figures[] = [];
   for (const t of topologies) results.push(await runTopology(o, t, sink.url, children));
   const after = await baseline(sink.url, token, LEADS);
