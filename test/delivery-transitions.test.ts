@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { createBatch, finishBatch, requeueStrays } from "../src/store/batches-repo.ts";
-import { type Completion, completeMany } from "../src/store/completions.ts";
+import { type Completion, completeMany, ERASED_ATTEMPT_MESSAGE } from "../src/store/completions.ts";
 import type { Db } from "../src/store/db.ts";
 import {
   claimDue,
@@ -164,6 +164,39 @@ for (const backend of BACKENDS) {
       assert.equal(twice.length, 1);
       assert.equal(twice[0]!.status, "delivered");
       assert.equal((await row(d.id)).status, "delivered");
+    });
+
+    test("complete many: an erased lead's late attempt is logged without its record, the others as they are", async () => {
+      const dest = await destination();
+      const kept = await delivery(dest, leased("w-a", 30_000));
+      const gone = await delivery(dest, leased("w-a", 30_000));
+      await eraseLeadData(db.kysely, gone.leadId, 8_500);
+      const withRecord = (d: typeof kept): Completion => {
+        const c = completion(d, "w-a");
+        return {
+          ...c,
+          attempt: { ...c.attempt, exchanges: '[{"request":"secret"}]', error_message: "echo" },
+        };
+      };
+      const applied = await completeMany(db.kysely, [withRecord(kept), withRecord(gone)], 9_000);
+      assert.deepEqual(
+        applied.map((a) => a.deliveryId),
+        [kept.id],
+      );
+      const logged = async (deliveryId: string) =>
+        db.kysely
+          .selectFrom("attempts")
+          .select(["exchanges", "error_message"])
+          .where("delivery_id", "=", deliveryId)
+          .executeTakeFirstOrThrow();
+      assert.deepEqual(
+        { ...(await logged(kept.id)) },
+        { exchanges: '[{"request":"secret"}]', error_message: "echo" },
+      );
+      assert.deepEqual(
+        { ...(await logged(gone.id)) },
+        { exchanges: "[]", error_message: ERASED_ATTEMPT_MESSAGE },
+      );
     });
 
     test("release and renew: only the owner's rows that are not final", async () => {
