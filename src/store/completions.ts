@@ -121,15 +121,19 @@ async function updateAllAtOnce(
     if (group.length === 0) continue;
     const columns: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
     for (const i of group) {
-      const values: unknown[] = [
+      const guarded = guard === "lease" ? i.owner : i.batchId;
+      const values = [
         i.deliveryId,
         i.status,
         i.attempts,
         i.nextAttemptAt,
         i.lastError,
         i.lastStatus,
+        i.externalId,
+        i.result,
+        i.deliveredAt,
+        guarded,
       ];
-      values.push(i.externalId, i.result, i.deliveredAt, guard === "lease" ? i.owner : i.batchId);
       values.forEach((v, n) => (columns[n] as unknown[]).push(v));
     }
     const res = await trx.executeQuery<{ id: string }>(

@@ -1,9 +1,10 @@
 import { CompiledQuery, type Kysely, PostgresAdapter } from "kysely";
 import type { Database } from "./schema.ts";
 
-// SQL texts by table, columns, row count, dialect and first parameter number. The hot paths
-// insert batches whose sizes vary between 1 and a few hundred rows, so this stays small (and each
-// text is also a prepared statement in the SQLite adapter).
+// SQL texts by table, columns, row count and dialect, of INSERTs whose parameters start at $1. The
+// hot paths insert batches whose sizes vary between 1 and a few hundred rows, so this stays small
+// (and each text is also a prepared statement in the SQLite adapter). A several-table statement's
+// later parts (numbered on from the earlier parts' sizes, and possibly large) are not kept.
 const texts = new Map<string, string>();
 
 /** Postgres takes at most 65 535 parameters in one statement. */
@@ -30,15 +31,13 @@ function insertText<T extends keyof Database & string>(
   suffix = "",
 ): Insert {
   const columns = Object.keys(rows[0] as object) as (keyof Database[T] & string)[];
-  const key = `${table}\u0000${columns.join(",")}\u0000${rows.length}\u0000${postgres}\u0000${first}\u0000${suffix}`;
-  let text = texts.get(key);
+  const key = `${table}\u0000${columns.join(",")}\u0000${rows.length}\u0000${postgres}\u0000${suffix}`;
+  let text = first === 1 ? texts.get(key) : undefined;
   if (text === undefined) {
     let n = first - 1;
     const tuple = () => `(${columns.map(() => (postgres ? `$${++n}` : "?")).join(", ")})`;
     const values = rows.map(tuple).join(", ");
     text = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(", ")}) values ${values}${suffix ? ` ${suffix}` : ""}`;
-    // Only texts that start at $1 are kept: a several-table statement's later parts vary with the
-    // earlier parts' sizes, and those texts can be large.
     if (first === 1) {
       if (texts.size > 1000) texts.clear();
       texts.set(key, text);

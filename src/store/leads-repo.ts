@@ -178,14 +178,15 @@ async function planLeads(
     widest,
   );
   const keys = [...new Set(items.flatMap((i) => (i.idempotencyKey === undefined ? [] : [i.idempotencyKey])))];
-  const storedKeys = new Set<string>();
+  /** The stored lead of each key of the batch that is stored already. */
+  const storedKeys = new Map<string, { id: string; duplicate_of: string | null }>();
   for (let c = 0; c < keys.length; c += CHUNK) {
     const rows = await db
       .selectFrom("leads")
-      .select("idempotency_key")
+      .select(["id", "idempotency_key", "duplicate_of"])
       .where("idempotency_key", "in", keys.slice(c, c + CHUNK))
       .execute();
-    for (const r of rows) storedKeys.add(r.idempotency_key as string);
+    for (const r of rows) storedKeys.set(r.idempotency_key as string, r);
   }
   const leadLevel = new CandidateIndex();
   for (const c of stored) leadLevel.add(c);
@@ -292,8 +293,10 @@ async function planLeads(
       ...(row.duplicate_of ? { duplicateOf: row.duplicate_of } : {}),
     };
   });
-  // Repeats: a key stored already gets its lead as stored (read before the write); a key earlier
-  // in the batch gets that lead's answer, without its hand-off (the rows are the first one's).
+  // Repeats: a key stored already gets its lead as stored (read before the write, one query for
+  // all of them); a key earlier in the batch gets that lead's answer, without its hand-off (the
+  // rows are the first one's).
+  const asStored = await storedAnswers(db, [...storedKeys.values()]);
   for (let i = 0; i < items.length; i++) {
     if (results[i]) continue;
     const key = (items[i] as NewLead).idempotencyKey as string;
@@ -306,7 +309,7 @@ async function planLeads(
           deliveries: earlier.deliveries,
           ...(earlier.duplicateOf ? { duplicateOf: earlier.duplicateOf } : {}),
         }
-      : await existingByKey(db, key);
+      : (asStored.get(storedKeys.get(key)?.id as string) as IngestResult);
   }
   return { leadRows, deliveryRows, routingRows, results: results as IngestResult[] };
 }
@@ -355,19 +358,45 @@ async function existingByKey(trx: Kysely<Database>, key: string): Promise<Ingest
     .select(["id", "duplicate_of"])
     .where("idempotency_key", "=", key)
     .executeTakeFirstOrThrow();
-  const deliveries = await trx
-    .selectFrom("deliveries")
-    .innerJoin("destinations", "destinations.id", "deliveries.destination_id")
-    .select(["deliveries.id", "destinations.name as destination", "deliveries.status"])
-    .where("deliveries.lead_id", "=", lead.id)
-    .orderBy("deliveries.id")
-    .execute();
-  return {
-    id: lead.id,
-    created: false,
-    deliveries,
-    ...(lead.duplicate_of ? { duplicateOf: lead.duplicate_of } : {}),
-  };
+  return (await storedAnswers(trx, [lead])).get(lead.id) as IngestResult;
+}
+
+/** The answer for stored leads sent again (`created: false`), by lead id: their deliveries as now. */
+async function storedAnswers(
+  db: Kysely<Database>,
+  leads: { id: string; duplicate_of: string | null }[],
+): Promise<Map<string, IngestResult>> {
+  const answers = new Map<string, IngestResult>(
+    leads.map((l) => [
+      l.id,
+      {
+        id: l.id,
+        created: false,
+        deliveries: [],
+        ...(l.duplicate_of ? { duplicateOf: l.duplicate_of } : {}),
+      },
+    ]),
+  );
+  for (let c = 0; c < leads.length; c += CHUNK) {
+    const rows = await db
+      .selectFrom("deliveries")
+      .innerJoin("destinations", "destinations.id", "deliveries.destination_id")
+      .select([
+        "deliveries.lead_id",
+        "deliveries.id",
+        "destinations.name as destination",
+        "deliveries.status",
+      ])
+      .where(
+        "deliveries.lead_id",
+        "in",
+        leads.slice(c, c + CHUNK).map((l) => l.id),
+      )
+      .orderBy("deliveries.id")
+      .execute();
+    for (const { lead_id, ...d } of rows) answers.get(lead_id)?.deliveries.push(d);
+  }
+  return answers;
 }
 
 export async function findLeadIdByKey(db: Kysely<Database>, key: string): Promise<IngestResult | undefined> {
