@@ -352,15 +352,6 @@ function applyDedupe(
   };
 }
 
-async function existingByKey(trx: Kysely<Database>, key: string): Promise<IngestResult> {
-  const lead = await trx
-    .selectFrom("leads")
-    .select(["id", "duplicate_of"])
-    .where("idempotency_key", "=", key)
-    .executeTakeFirstOrThrow();
-  return (await storedAnswers(trx, [lead])).get(lead.id) as IngestResult;
-}
-
 /** The answer for stored leads sent again (`created: false`), by lead id: their deliveries as now. */
 async function storedAnswers(
   db: Kysely<Database>,
@@ -397,15 +388,4 @@ async function storedAnswers(
     for (const { lead_id, ...d } of rows) answers.get(lead_id)?.deliveries.push(d);
   }
   return answers;
-}
-
-export async function findLeadIdByKey(db: Kysely<Database>, key: string): Promise<IngestResult | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const lead = await trx
-      .selectFrom("leads")
-      .select("id")
-      .where("idempotency_key", "=", key)
-      .executeTakeFirst();
-    return lead ? existingByKey(trx, key) : undefined;
-  });
 }
